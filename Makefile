@@ -1,0 +1,38 @@
+# LSTMPack. The two commands: `make demo` (the main job) and `make test` (the default tests).
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+DATA_MIRROR ?= ../shared/data
+# Extra arguments for pytest, e.g. make test PYTEST_ARGS="-m slow".
+PYTEST_ARGS ?=
+
+.PHONY: demo test data lint bench install clean-venv
+
+# The venv is rebuilt only when setup.cfg changes. torch goes in first, pinned exactly, so no
+# other requirement can pull the multi-gigabyte CUDA build.
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install data
+	$(PY) -m compress.run --model ptbc --max-paths 3
+
+data: install
+	$(PY) -m compress.datasets fetch --mirror "$(DATA_MIRROR)" --data-dir data
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	$(PY) -m bench
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""LSTMPack: passes over weight matrices (prune, column-combine, quantize) and the CLI."""

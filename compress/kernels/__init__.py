@@ -1,0 +1,1 @@
+"""Column-combining kernels: pure functions of numpy data."""

@@ -1,0 +1,1 @@
+"""Compression passes: prune, combine, quantize."""

@@ -1,0 +1,1 @@
+"""Systolic-array cost simulator. Imports no torch."""

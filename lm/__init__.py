@@ -1,0 +1,1 @@
+"""AWD-LSTM language models (ptbc, ptbw, enwik8)."""

@@ -1,0 +1,1 @@
+"""Spiking LSTM cells, the spiking translator and the surname classifier."""

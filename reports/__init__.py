@@ -1,0 +1,1 @@
+"""Comparison tables and plots built from run records."""
