@@ -1,0 +1,108 @@
+"""Builders of packed-model JSON documents (the PACKED_FORMAT contract) without any arrays.
+
+For what-if studies before a model is compressed, for the benchmark and for tests: a dense layer is
+one where every column is its own group and every weight is nonzero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hwsim.workload import PACKED_FORMAT
+
+
+def lstm_layer(
+    name: str,
+    input_size: int,
+    hidden_size: int,
+    groups_per_split: Sequence[int] | None = None,
+    nnz: int | None = None,
+    max_paths: int = 1,
+    weight_bits: int = 32,
+    act_bits: int = 32,
+    input_spike_rate: float | None = None,
+    recurrent_spike_rate: float | None = None,
+) -> dict:
+    """One packed LSTM layer entry; dense (groups = columns, all nonzero) by default."""
+    rows, cols = 4 * hidden_size, input_size + hidden_size
+    gps = list(groups_per_split) if groups_per_split is not None else [input_size, hidden_size]
+    groups = sum(gps)
+    nnz = rows * groups if nnz is None else nnz
+    return {
+        "name": name,
+        "kind": "lstm",
+        "rows": rows,
+        "cols": cols,
+        "input_size": input_size,
+        "hidden_size": hidden_size,
+        "col_splits": [0, input_size, cols],
+        "groups": groups,
+        "groups_per_split": gps,
+        "max_paths": max_paths,
+        "gamma": 0.0,
+        "nnz_before": nnz,
+        "nnz": nnz,
+        "pruned_conflicts": 0,
+        "pruned_l1": 0.0,
+        "weight_bits": weight_bits,
+        "act_bits": act_bits,
+        "input_spike_rate": input_spike_rate,
+        "recurrent_spike_rate": recurrent_spike_rate,
+    }
+
+
+def linear_layer(
+    name: str,
+    in_features: int,
+    out_features: int,
+    groups: int | None = None,
+    nnz: int | None = None,
+    max_paths: int = 1,
+    weight_bits: int = 32,
+    act_bits: int = 32,
+    input_spike_rate: float | None = None,
+) -> dict:
+    """One packed linear layer entry; dense by default."""
+    groups = in_features if groups is None else groups
+    nnz = out_features * groups if nnz is None else nnz
+    return {
+        "name": name,
+        "kind": "linear",
+        "rows": out_features,
+        "cols": in_features,
+        "col_splits": [0, in_features],
+        "groups": groups,
+        "groups_per_split": [groups],
+        "max_paths": max_paths,
+        "gamma": 0.0,
+        "nnz_before": nnz,
+        "nnz": nnz,
+        "pruned_conflicts": 0,
+        "pruned_l1": 0.0,
+        "weight_bits": weight_bits,
+        "act_bits": act_bits,
+        "input_spike_rate": input_spike_rate,
+    }
+
+
+def packed_doc(layers: Sequence[dict], model: str = "", seq_len: int = 1, batch: int = 1) -> dict:
+    """A whole packed.json document."""
+    return {
+        "format": PACKED_FORMAT,
+        "model": model,
+        "workload": {"seq_len": seq_len, "batch": batch},
+        "layers": list(layers),
+    }
+
+
+# AWD-LSTM on character-level PTB: emsize 200, nhid 1000, 3 layers, the last one sized back to the
+# embedding so the decoder can be tied; 50 characters.
+PTBC_SIZES = ((200, 1000), (1000, 1000), (1000, 200))
+PTBC_VOCAB = 50
+
+
+def ptbc_dense(seq_len: int = 150, batch: int = 1) -> dict:
+    """The dense ptbc model as a packed document (3 LSTM layers + tied 50 x 200 decoder)."""
+    layers = [lstm_layer(f"rnns.{i}", i_sz, h) for i, (i_sz, h) in enumerate(PTBC_SIZES)]
+    layers.append(linear_layer("decoder", PTBC_SIZES[-1][1], PTBC_VOCAB))
+    return packed_doc(layers, model="ptbc", seq_len=seq_len, batch=batch)
