@@ -1,0 +1,359 @@
+"""Column combining on a boolean nonzero pattern: Numba kernels over row-occupancy bitsets.
+
+A group is a set of columns that share one systolic-array column (each cell multiplexes up to
+`max_paths` = alpha inputs). A group may prune at most `floor(gamma * rows)` weights, counting
+conflicts(g) = sum_r max(0, nnz_r(g) - 1). Because
+conflicts(a + b) = conflicts(a) + conflicts(b) + |occ(a) & occ(b)|,
+one occupancy bitset (uint64 words over rows) and one integer per group are all a merge needs:
+no pairwise table is rebuilt after a merge (the published code rebuilds one on the GPU).
+
+Strategies (all deterministic):
+
+- "reference": exactly the published greedy (see `compress.kernels.reference`), 256-column
+  sections unless `section_size` is given. It runs in list order with one cursor: a group that has
+  no feasible partner never gets one later (groups only grow, and conflicts and sizes are monotone
+  under merging), so the "first group with a feasible partner" is always at or after the cursor,
+  and its partners are always after it.
+- "min_conflict": no sections unless `section_size` is given; each group, in column order, absorbs
+  the partner that adds the fewest pruned weights (ties: most rows covered, then earliest), looking
+  at most `WINDOW` live groups ahead, until it is full or nothing fits. No dominance guarantee.
+- "reference_window": the published partner rule, but with the same sliding window instead of
+  fixed sections. No dominance guarantee.
+- "greedy" (default): runs "reference", "min_conflict" and "reference_window" and returns the
+  candidate with the fewest groups, then fewest pruned weights, among those that have no more groups
+  AND no more pruned weights than "reference" (which is always such a candidate). So "greedy" never
+  does worse than "reference" on either count, by construction.
+
+Output order: groups sorted by their smallest column (for "reference" this is also the published
+list order, section by section); columns ascending inside a group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+STRATEGIES = ("greedy", "reference", "min_conflict", "reference_window")
+REFERENCE_SECTION_SIZE = 256
+# How many live groups ahead of the current one the windowed strategies look at. 256 matches the
+# reference section width, so their cost per merge matches the reference's.
+WINDOW = 256
+
+_CRITERION_REFERENCE = 0
+_CRITERION_MIN_CONFLICT = 1
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Hardware popcount of a uint64 (LLVM ctpop)."""
+    if not isinstance(x, types.Integer):
+        return None
+    sig = types.int64(x)
+
+    def codegen(context, builder, signature, args):
+        (val,) = args
+        counted = builder.ctpop(val)
+        return context.cast(builder, counted, signature.args[0], types.int64)
+
+    return sig, codegen
+
+
+def check_arguments(
+    nonzero: object,
+    max_paths: object,
+    gamma: object,
+    section_size: object,
+    strategy: object,
+    strategies: Sequence[str] = STRATEGIES,
+) -> None:
+    """Raise ValueError naming the first bad argument and its allowed range."""
+    if not isinstance(nonzero, np.ndarray) or nonzero.dtype != np.bool_:
+        kind = type(nonzero).__name__
+        if isinstance(nonzero, np.ndarray):
+            kind = f"ndarray of {nonzero.dtype}"
+        raise ValueError(f"nonzero must be a 2-D numpy array of dtype bool, got {kind}")
+    if nonzero.ndim != 2:
+        raise ValueError(f"nonzero must be a 2-D numpy array of dtype bool, got {nonzero.ndim}-D")
+    if isinstance(max_paths, bool) or not isinstance(max_paths, int | np.integer):
+        raise ValueError(f"max_paths (alpha) must be an int >= 1, got {max_paths!r}")
+    if max_paths < 1:
+        raise ValueError(f"max_paths (alpha) must be an int >= 1, got {max_paths}")
+    if isinstance(gamma, bool) or not isinstance(gamma, int | float | np.integer | np.floating):
+        raise ValueError(f"gamma must be a finite float >= 0, got {gamma!r}")
+    if not math.isfinite(float(gamma)) or gamma < 0:
+        raise ValueError(f"gamma must be a finite float >= 0, got {gamma}")
+    if section_size is not None:
+        if isinstance(section_size, bool) or not isinstance(section_size, int | np.integer):
+            raise ValueError(f"section_size must be None or an int >= 1, got {section_size!r}")
+        if section_size < 1:
+            raise ValueError(f"section_size must be None or an int >= 1, got {section_size}")
+    if strategy not in strategies:
+        raise ValueError(f"strategy must be one of {', '.join(strategies)}; got {strategy!r}")
+
+
+def conflict_budget(gamma: float, rows: int) -> int:
+    """floor(gamma * rows): the most weights one group may prune."""
+    return math.floor(float(gamma) * rows)
+
+
+@njit(cache=True, nogil=True)
+def _bitsets_by_word(nonzero):
+    """(words, cols) uint64 occupancy; row-major sweep so the inner loop is contiguous."""
+    rows, cols = nonzero.shape
+    n_words = (rows + 63) // 64
+    out = np.zeros((n_words, cols), np.uint64)
+    for r in range(rows):
+        w = r >> 6
+        shift = np.uint64(r & 63)
+        for c in range(cols):
+            out[w, c] |= np.uint64(nonzero[r, c]) << shift
+    return out
+
+
+def _column_bitsets(nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Occupancy bitsets (n_nonzero_cols, words) uint64 and the ids of the nonzero columns."""
+    by_word = _bitsets_by_word(np.ascontiguousarray(nonzero))
+    col_ids = np.flatnonzero(by_word.any(axis=0)).astype(np.int64)
+    # Bit order inside a word is irrelevant: only popcounts of ANDs and ORs are used.
+    return np.ascontiguousarray(by_word[:, col_ids].T), col_ids
+
+
+@njit(cache=True, nogil=True)
+def _combine_core(bits, starts, ends, max_paths, budget, window, criterion):
+    """Greedy merging over the nonzero columns [starts[s], ends[s]) of each section s.
+
+    bits: (n, words) uint64 occupancy, one row per nonzero column, modified in place (slot g holds
+    the union of group g, named after its first column). Returns (head, member_next, n_groups,
+    pruned): head[k] is the slot of the k-th group in list order, member_next chains its columns.
+    """
+    n, n_words = bits.shape
+    size = np.ones(n, np.int64)
+    conf = np.zeros(n, np.int64)
+    pop = np.zeros(n, np.int64)
+    for g in range(n):
+        p = 0
+        for w in range(n_words):
+            p += _popcount(bits[g, w])
+        pop[g] = p
+    nxt = np.full(n, -1, np.int64)  # next live group in list order
+    member_next = np.full(n, -1, np.int64)
+    tail = np.arange(n)
+    head = np.empty(n, np.int64)
+    n_groups = 0
+    pruned = 0
+    for s in range(len(starts)):
+        lo = starts[s]
+        hi = ends[s]
+        if lo >= hi:
+            continue
+        for g in range(lo, hi - 1):
+            nxt[g] = g + 1
+        nxt[hi - 1] = -1
+        b = lo
+        while b != -1:
+            best = -1
+            best_prev = -1
+            best_ov = 0
+            best_key = 0
+            if size[b] < max_paths:
+                prev = b
+                a = nxt[b]
+                seen = 0
+                while a != -1 and seen < window:
+                    seen += 1
+                    if size[a] + size[b] <= max_paths:
+                        slack = budget - conf[a] - conf[b]
+                        if slack >= 0:
+                            # No early exit inside: a branch-free loop vectorizes, and was
+                            # faster than breaking once ov exceeds the slack.
+                            ov = 0
+                            for w in range(n_words):
+                                ov += _popcount(bits[a, w] & bits[b, w])
+                            if ov <= slack:
+                                # rows a adds to b; "fewest both-empty rows" = most of these
+                                key = pop[a] - ov
+                                better = False
+                                if best == -1:
+                                    better = True
+                                elif criterion == _CRITERION_REFERENCE:
+                                    better = key > best_key
+                                else:
+                                    better = ov < best_ov or (ov == best_ov and key > best_key)
+                                if better:
+                                    best = a
+                                    best_prev = prev
+                                    best_ov = ov
+                                    best_key = key
+                    prev = a
+                    a = nxt[a]
+            if best == -1:
+                # b can never get a partner again: close it and move the cursor on
+                head[n_groups] = b
+                n_groups += 1
+                pruned += conf[b]
+                b = nxt[b]
+                continue
+            for w in range(n_words):
+                bits[b, w] |= bits[best, w]
+            conf[b] += conf[best] + best_ov
+            pop[b] += pop[best] - best_ov
+            size[b] += size[best]
+            member_next[tail[b]] = best
+            tail[b] = tail[best]
+            nxt[best_prev] = nxt[best]
+    return head[:n_groups], member_next, n_groups, pruned
+
+
+@njit(cache=True, nogil=True)
+def _to_csr(head, member_next, col_ids):
+    """CSR arrays, groups ordered by first column, columns ascending inside a group."""
+    n_groups = len(head)
+    firsts = np.empty(n_groups, np.int64)
+    for k in range(n_groups):
+        firsts[k] = col_ids[head[k]]  # a group's slot is its earliest column
+    order = np.argsort(firsts, kind="mergesort")
+    group_ptr = np.zeros(n_groups + 1, np.int64)
+    group_cols = np.empty(len(col_ids), np.int64)
+    pos = 0
+    for k in range(n_groups):
+        start = pos
+        m = head[order[k]]
+        while m != -1:
+            group_cols[pos] = col_ids[m]
+            pos += 1
+            m = member_next[m]
+        group_cols[start:pos] = np.sort(group_cols[start:pos])
+        group_ptr[k + 1] = pos
+    return group_ptr, group_cols[:pos]
+
+
+def _section_bounds(col_ids: np.ndarray, cols: int, section: int | None):
+    """Index ranges into the nonzero-column list, one per column window [k*s, (k+1)*s)."""
+    if section is None or section >= cols:
+        return np.array([0], np.int64), np.array([len(col_ids)], np.int64)
+    edges = np.arange(0, cols + section, section, dtype=np.int64)
+    cut = np.searchsorted(col_ids, edges)
+    return cut[:-1].astype(np.int64), cut[1:].astype(np.int64)
+
+
+def _run(col_bits, col_ids, cols, max_paths, budget, section, window, criterion):
+    starts, ends = _section_bounds(col_ids, cols, section)
+    head, member_next, n_groups, pruned = _combine_core(
+        col_bits.copy(), starts, ends, max_paths, budget, window, criterion
+    )
+    group_ptr, group_cols = _to_csr(head, member_next, col_ids)
+    return group_ptr, group_cols, int(n_groups), int(pruned)
+
+
+def group_columns_with_stats(
+    nonzero: np.ndarray,
+    max_paths: int,
+    gamma: float,
+    *,
+    section_size: int | None = None,
+    strategy: str = "greedy",
+) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """`group_columns`, plus the pruned-weight count and which candidate won (for "greedy")."""
+    check_arguments(nonzero, max_paths, gamma, section_size, strategy)
+    rows, cols = nonzero.shape
+    budget = conflict_budget(gamma, rows)
+    max_paths = int(max_paths)
+    col_bits, col_ids = _column_bitsets(nonzero)
+    ref_section = REFERENCE_SECTION_SIZE if section_size is None else int(section_size)
+    own_section = None if section_size is None else int(section_size)
+    big = np.iinfo(np.int64).max
+
+    def run(name: str):
+        if name == "reference":
+            return _run(col_bits, col_ids, cols, max_paths, budget, ref_section, big, 0)
+        if name == "min_conflict":
+            return _run(col_bits, col_ids, cols, max_paths, budget, own_section, WINDOW, 1)
+        return _run(col_bits, col_ids, cols, max_paths, budget, own_section, WINDOW, 0)
+
+    if strategy != "greedy":
+        ptr, gcols, _, pruned = run(strategy)
+        return ptr, gcols, pruned, strategy
+    ref = run("reference")
+    best, best_name = ref, "reference"
+    for name in ("min_conflict", "reference_window"):
+        cand = run(name)
+        dominates_ref = cand[2] <= ref[2] and cand[3] <= ref[3]
+        if dominates_ref and (cand[2], cand[3]) < (best[2], best[3]):
+            best, best_name = cand, name
+    return best[0], best[1], best[3], best_name
+
+
+def group_columns(
+    nonzero: np.ndarray,
+    max_paths: int,
+    gamma: float,
+    *,
+    section_size: int | None = None,
+    strategy: str = "greedy",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group the nonzero columns of `nonzero` (rows x cols, bool) into combinable groups.
+
+    Returns int64 CSR arrays: group g holds `group_cols[group_ptr[g]:group_ptr[g+1]]`. Every
+    nonzero column is in exactly one group; all-zero columns are in none. See the module docstring
+    for the strategies; `section_size=None` means 256 for "reference" and no sections otherwise.
+    """
+    group_ptr, group_cols, _, _ = group_columns_with_stats(
+        nonzero, max_paths, gamma, section_size=section_size, strategy=strategy
+    )
+    return group_ptr, group_cols
+
+
+def group_conflicts(
+    nonzero: np.ndarray, group_ptr: np.ndarray, group_cols: np.ndarray
+) -> np.ndarray:
+    """conflicts(g) = sum_r max(0, nnz_r(g) - 1) for every group (int64)."""
+    out = np.zeros(len(group_ptr) - 1, np.int64)
+    for g in range(len(out)):
+        counts = nonzero[:, group_cols[group_ptr[g] : group_ptr[g + 1]]].sum(axis=1)
+        out[g] = int(np.maximum(counts - 1, 0).sum())
+    return out
+
+
+def group_columns_split(
+    nonzero: np.ndarray,
+    col_splits: Sequence[int],
+    max_paths: int,
+    gamma: float,
+    *,
+    section_size: int | None = None,
+    strategy: str = "greedy",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group each column block [col_splits[i], col_splits[i+1]) on its own.
+
+    For an LSTM's fused [W_ih | W_hh] pass col_splits = [0, input_size, input_size + hidden]:
+    no group then mixes input-projection and recurrent columns. The conflict budget stays
+    floor(gamma * rows) per group. Returns (group_ptr, group_cols, groups_per_split) with global
+    column ids, blocks in order.
+    """
+    check_arguments(nonzero, max_paths, gamma, section_size, strategy)
+    splits = [int(s) for s in col_splits]
+    cols = nonzero.shape[1]
+    if len(splits) < 2 or splits[0] != 0 or splits[-1] != cols:
+        raise ValueError(
+            f"col_splits must start at 0, end at cols={cols} and have >= 2 entries, got {splits}"
+        )
+    if any(b < a for a, b in zip(splits, splits[1:])):
+        raise ValueError(f"col_splits must be non-decreasing, got {splits}")
+    ptrs = [np.zeros(1, np.int64)]
+    all_cols = []
+    per_split = np.zeros(len(splits) - 1, np.int64)
+    offset = 0
+    for i, (lo, hi) in enumerate(zip(splits, splits[1:])):
+        ptr, gcols = group_columns(
+            nonzero[:, lo:hi], max_paths, gamma, section_size=section_size, strategy=strategy
+        )
+        per_split[i] = len(ptr) - 1
+        ptrs.append(ptr[1:] + offset)
+        all_cols.append(gcols + lo)
+        offset += len(gcols)
+    group_cols = np.concatenate(all_cols) if all_cols else np.zeros(0, np.int64)
+    return np.concatenate(ptrs), group_cols.astype(np.int64), per_split
