@@ -1,0 +1,117 @@
+"""Frozen configs of the passes and of a compression run; they travel in config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from compress.schedule import SCHEDULES
+
+T = TypeVar("T")
+
+STRATEGIES = ("greedy", "reference")
+QUANT_MODES = ("off", "ptq", "qat")
+DATAFLOWS = ("ws", "os", "is")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Magnitude pruning to `final_sparsity` over `n_events` events on a schedule."""
+
+    final_sparsity: float = 0.0
+    initial_sparsity: float = 0.0
+    schedule: str = "cubic"
+    n_events: int = 4
+    scope: str = "layer"  # "layer": each target to the rate; "global": one threshold for all
+    gate_aware: bool = False  # LSTM targets: rank the four gate blocks separately
+
+    def __post_init__(self) -> None:
+        for name in ("final_sparsity", "initial_sparsity"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be in [0, 1); got {v}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}"
+            )
+        if self.n_events < 1:
+            raise ValueError(f"n_events must be >= 1; got {self.n_events}")
+        if self.scope not in ("layer", "global"):
+            raise ValueError(f"prune scope must be 'layer' or 'global'; got {self.scope!r}")
+
+
+@dataclass(frozen=True)
+class CombineConfig:
+    """Column combining at every prune event (Kung, McDanel and Zhang, ASPLOS'19).
+
+    Before grouping, each target is magnitude-pruned to progress * prune_factor * (1 - 1/alpha)
+    (the published recipe: a matrix of density about 1/alpha packs into about cols/alpha groups).
+    """
+
+    max_paths: int = 1
+    gamma: float = 1.75
+    section_size: int | None = None
+    strategy: str = "greedy"
+    prune_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_paths, int) or self.max_paths < 1:
+            raise ValueError(f"max_paths (alpha) must be an integer >= 1; got {self.max_paths!r}")
+        if not self.gamma >= 0:
+            raise ValueError(f"gamma must be >= 0; got {self.gamma!r}")
+        if self.section_size is not None and self.section_size < 1:
+            raise ValueError(f"section_size must be >= 1 or None; got {self.section_size!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}"
+            )
+        if not 0.0 <= self.prune_factor <= 1.0:
+            raise ValueError(f"prune_factor must be in [0, 1]; got {self.prune_factor!r}")
+
+    @property
+    def combine_sparsity(self) -> float:
+        return self.prune_factor * (1.0 - 1.0 / self.max_paths)
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Symmetric per-row weight quantization and calibrated activation quantization."""
+
+    mode: str = "ptq"  # off | ptq (calibrate, no retraining) | qat (fine-tune with fake quant)
+    bits: int = 8  # 32 means off
+    act_bits: int = 8  # 32 means off
+    calib_batches: int = 8
+
+    def __post_init__(self) -> None:
+        if self.mode not in QUANT_MODES:
+            raise ValueError(f"--quant must be one of {', '.join(QUANT_MODES)}; got {self.mode!r}")
+        for name in ("bits", "act_bits"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 2 <= v <= 32:
+                raise ValueError(f"--{name.replace('_', '-')} must be in 2..32; got {v!r}")
+        if self.calib_batches < 1:
+            raise ValueError(f"calib_batches must be >= 1; got {self.calib_batches}")
+
+    @property
+    def weights_on(self) -> bool:
+        return self.mode != "off" and self.bits < 32
+
+    @property
+    def acts_on(self) -> bool:
+        return self.mode != "off" and self.act_bits < 32
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build `cls` from a dict, refusing unknown keys by name."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}"
+        )
+    return cls(**data)
