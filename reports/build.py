@@ -1,0 +1,250 @@
+"""The report: tables and figures for every (model, preset) under a runs folder, and OUT/index.md.
+
+    OUT/index.md                                   one page linking everything
+    OUT/tables/<model>-<preset>.{md,csv,tex}       comparison table
+    OUT/tables/all_runs.csv                        every finished run, every column of the records
+    OUT/figures/<model>-<preset>-<figure>.{png,pdf}
+
+Only run records are read (config.json, metrics.json, hwsim.json, and packed.json/.npz for the
+matrix figure); never a checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from reports import plots, tables
+from reports.records import RunSet, load_runs, runs_frame
+
+log = logging.getLogger(__name__)
+
+FIGURES = {
+    "sparsity_quality": "Figure 1",
+    "cost_quality": "Figure 2",
+    "sweeps": "Figure 3",
+    "matrix": "Figure 4",
+    "spiking": "Figure 5",
+}
+
+
+@dataclass
+class GroupReport:
+    model: str
+    preset: str
+    table: pd.DataFrame
+    tables: dict[str, Path] = field(default_factory=dict)
+    figures: dict[str, tuple[list[Path], str]] = field(
+        default_factory=dict
+    )  # key -> (files, caption)
+    skipped: dict[str, str] = field(default_factory=dict)  # key -> reason
+
+
+@dataclass
+class Report:
+    out: Path
+    index: Path
+    runs: RunSet
+    groups: list[GroupReport]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _pick_matrix_run(df: pd.DataFrame, wanted: str | None) -> pd.Series | None:
+    have = df[[(Path(d) / "packed.json").is_file() for d in df["run_dir"]]]
+    if wanted is not None:
+        match = df[df["run_id"] == wanted]
+        if match.empty:
+            return None
+        return match.iloc[0]
+    comp = have[have["kind"] == "compressed"]
+    if comp.empty:
+        return None
+    ref = plots.reference_bits(df)
+    pool = comp[comp["bits"] == ref]
+    pool = pool if not pool.empty else comp
+    # The run that combines most is the one whose picture shows combining best.
+    pool = pool.sort_values(
+        ["packing_efficiency", "alpha", "run_id"], ascending=[False, True, True]
+    )
+    return pool.iloc[0]
+
+
+def _captions(df: pd.DataFrame) -> dict[str, str]:
+    model, preset, metric, hib = plots._meta(df)
+    qual = tables.quality_label(metric, hib, plots.quality_split(df))
+    ref = plots.reference_bits(df) if df["kind"].eq("compressed").any() else 32
+    anchors = plots.anchors_for(model, preset, metric)
+    anchor_note = (
+        " The dashed gray line is the published number ("
+        + "; ".join(a.label for a in anchors)
+        + ")."
+        if anchors
+        else " No published anchor is drawn: anchors apply only to the paper preset."
+    )
+    return {
+        "sparsity_quality": f"Nonzero weights (% of the dense model's targeted weights) against {qual}; one line per α (runs at other bit widths as their own series). The star and dotted line mark the dense baseline.{anchor_note}",
+        "cost_quality": f"hwsim cycles and energy per workload against {qual}; every run is a point, the black step line with rings is the Pareto front (no run is both cheaper and better).{anchor_note}",
+        "sweeps": f"Column-combining parameters at {ref}-bit weights: packing efficiency and {qual} against γ (one line per α) and against α (one line per γ); seeds averaged.",
+        "spiking": "Spike rate per layer input (one line per run, the dense run starred) and the split of work per token between multiply-accumulates and spike-driven accumulates.",
+    }
+
+
+def _group_report(
+    df: pd.DataFrame,
+    out: Path,
+    formats: Sequence[str],
+    matrix_run: str | None,
+    matrix_layer: str | None,
+    spike_rates: dict,
+) -> GroupReport:
+    model, preset = str(df["model"].iloc[0]), str(df["preset"].iloc[0])
+    slug = _slug(f"{model}-{preset}")
+    table = tables.comparison_table(df)
+    rep = GroupReport(model, preset, table)
+    caption = f"{model}, {preset} preset: one row per run, dense first; ratios are run / dense."
+    rep.tables["md"] = _write(out / "tables" / f"{slug}.md", tables.to_markdown(table))
+    rep.tables["csv"] = _write(out / "tables" / f"{slug}.csv", tables.to_csv(table))
+    rep.tables["tex"] = _write(
+        out / "tables" / f"{slug}.tex", tables.to_latex(table, caption, f"tab:{slug}")
+    )
+    fig_dir = out / "figures"
+    captions = _captions(df)
+    builders = {
+        "sparsity_quality": (lambda: plots.fig_sparsity_quality(df), "no compressed runs"),
+        "cost_quality": (lambda: plots.fig_cost_quality(df), "no compressed runs"),
+        "sweeps": (lambda: plots.fig_sweeps(df), "no series in which γ or α takes two values"),
+        "spiking": (
+            lambda: plots.fig_spiking(df, spike_rates),
+            "no spiking runs (no spike_rates in metrics.json)",
+        ),
+    }
+    for key, (build, reason) in builders.items():
+        fig = build()
+        if fig is None:
+            rep.skipped[key] = reason
+            continue
+        rep.figures[key] = (
+            plots.save_figure(fig, fig_dir, f"{slug}-{key}", formats),
+            captions[key],
+        )
+    pick = _pick_matrix_run(df, matrix_run)
+    if pick is None:
+        rep.skipped["matrix"] = (
+            f"run {matrix_run!r} is not among these runs"
+            if matrix_run
+            else "no compressed run has packed.json/packed.npz"
+        )
+    elif not (Path(pick["run_dir"]) / "packed.json").is_file():
+        rep.skipped["matrix"] = f"run {pick['run_id']} has no packed.json/packed.npz"
+    else:
+        dense = df[(df["kind"] == "dense") & (df["seed"] == pick["seed"])]
+        dense_dir = dense["run_dir"].iloc[0] if not dense.empty else None
+        fig, cap = plots.fig_matrix(pick["run_dir"], str(pick["run_id"]), matrix_layer, dense_dir)
+        rep.figures["matrix"] = (plots.save_figure(fig, fig_dir, f"{slug}-matrix", formats), cap)
+    return rep
+
+
+def _rel(path: Path, out: Path) -> str:
+    return path.relative_to(out).as_posix()
+
+
+def _index(report_groups: list[GroupReport], runs: RunSet, out: Path, runs_dir: Path) -> str:
+    n = len(runs.finished) + len(runs.failed) + len(runs.running)
+    lines = [
+        "# LSTMPack report",
+        "",
+        f"Built by `python -m reports` from the run records under `{runs_dir}`: {n} runs "
+        f"({len(runs.finished)} finished, {len(runs.failed)} failed, {len(runs.running)} running). "
+        "Only config.json, metrics.json, hwsim.json (and packed.json/.npz for Figure 4) are read.",
+        "",
+        "All finished runs, every column: [tables/all_runs.csv](tables/all_runs.csv).",
+        "",
+    ]
+    for g in report_groups:
+        t = g.table
+        dense = t[t["kind"] == "dense"]
+        lines += [f"## {g.model}, {g.preset} preset", ""]
+        metric = str(t["metric"].iloc[0])
+        lines.append(
+            f"Quality: {tables.quality_label(metric, bool(t['higher_is_better'].iloc[0]))}. "
+            + (
+                f"Dense baseline: `{dense['run_id'].iloc[0]}`; ratio columns are run / dense, Δ is run − dense."
+                if not dense.empty
+                else 'No dense baseline (config kind "dense") among these runs: the ratio columns are empty.'
+            )
+        )
+        lines += [
+            "",
+            "Table: " + " · ".join(f"[{k.upper()}]({_rel(p, out)})" for k, p in g.tables.items()),
+            "",
+        ]
+        lines += [tables.to_markdown(t), ""]
+        for key, label in FIGURES.items():
+            if key in g.figures:
+                files, caption = g.figures[key]
+                png = next((p for p in files if p.suffix == ".png"), files[0])
+                others = " · ".join(f"[{p.suffix[1:].upper()}]({_rel(p, out)})" for p in files)
+                lines += [
+                    f"**{label}.** {caption} ({others})",
+                    "",
+                    f"![{label}]({_rel(png, out)})",
+                    "",
+                ]
+            elif key in g.skipped:
+                lines += [f"**{label}** not drawn: {g.skipped[key]}.", ""]
+    if runs.failed:
+        lines += ["## Failed runs", ""]
+        for r in runs.failed:
+            lines.append(f"- `{r.name}`: {r.error or 'no error message recorded'}")
+        lines.append("")
+    if runs.running:
+        lines += ['## Unfinished runs (status "running"; not in the tables)', ""]
+        lines += [f"- `{r.name}`" for r in runs.running] + [""]
+    if runs.ignored:
+        lines += ["## Folders ignored", ""]
+        lines += [f"- `{p}`: {why}" for p, why in runs.ignored] + [""]
+    return "\n".join(lines)
+
+
+def build_report(
+    runs_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    formats: Sequence[str] = ("png", "pdf"),
+    matrix_run: str | None = None,
+    matrix_layer: str | None = None,
+) -> Report:
+    """Read every run record under `runs_dir` and write tables, figures and index.md to `out`.
+    Raises ValueError naming the file and key of the first malformed record."""
+    runs_dir, out = Path(runs_dir), Path(out)
+    runs = load_runs(runs_dir)
+    groups: list[GroupReport] = []
+    frame = runs_frame(runs.finished)
+    if not frame.empty:
+        _write(out / "tables" / "all_runs.csv", frame.to_csv(index=False))
+        spikes = {str(r.run_dir): dict(r.metrics.get("spike_rates") or {}) for r in runs.finished}
+        for _, df in frame.groupby(["model", "preset"], sort=True):
+            groups.append(
+                _group_report(
+                    df.reset_index(drop=True), out, formats, matrix_run, matrix_layer, spikes
+                )
+            )
+    index = _write(out / "index.md", _index(groups, runs, out, runs_dir))
+    return Report(out, index, runs, groups)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from reports.__main__ import main
+from reports.synthetic import write_run
+
+
+def test_report_writes_tables_figures_and_an_index_linking_them(
+    made_sweep: Path, tmp_path: Path, capsys
+):
+    write_run(
+        made_sweep / "ptbc" / "alpha8-g1.75-b4-s0",
+        alpha=8,
+        bits=4,
+        status="failed",
+        error="RuntimeError: CUDA-free OOM",
+    )
+    out = tmp_path / "report"
+    # PNG only to keep the test short; PDF output is checked in test_plots.
+    assert main([str(made_sweep), "--out", str(out), "--formats", "png"]) == 0
+    printed = capsys.readouterr().out
+    assert "| dense-cpu-s0" in printed and f"report: {out / 'index.md'}" in printed
+    index = (out / "index.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", index)
+    for link in links:
+        assert (out / link).is_file(), link
+    for stem in ("sparsity_quality", "cost_quality", "sweeps", "matrix"):
+        assert f"figures/ptbc-cpu-{stem}.png" in links
+    assert (out / "figures" / "ptbc-cpu-matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for ext in ("md", "csv", "tex"):
+        assert f"tables/ptbc-cpu.{ext}" in links
+    assert "Figure 5** not drawn: no spiking runs" in index
+    # The failed run is listed with its error, and kept out of the tables.
+    assert "## Failed runs" in index and "alpha8-g1.75-b4-s0`: RuntimeError: CUDA-free OOM" in index
+    assert "alpha8-g1.75-b4-s0" not in (out / "tables" / "ptbc-cpu.csv").read_text()
+    # A cpu-preset report draws no published anchor, and says why.
+    assert "anchors apply only to the paper preset" in index
+
+
+def test_report_without_packed_files_skips_the_matrix_figure_and_says_so(tmp_path: Path):
+    runs = tmp_path / "runs"
+    write_run(runs / "ptbc" / "dense-cpu-s0", kind="dense", hidden=8, packed=False)
+    write_run(runs / "ptbc" / "alpha2-g1.75-b32-s0", alpha=2, hidden=8, packed=False)
+    assert main([str(runs), "--out", str(tmp_path / "out"), "--formats", "png", "--quiet"]) == 0
+    index = (tmp_path / "out" / "index.md").read_text()
+    assert "Figure 4** not drawn: no compressed run has packed.json/packed.npz" in index
+    assert "Figure 3** not drawn" in index
+
+
+def test_malformed_record_is_one_line_and_exit_code_2(made_sweep: Path, tmp_path: Path, capsys):
+    metrics = made_sweep / "ptbc" / "alpha2-g0.5-b32-s0" / "metrics.json"
+    data = json.loads(metrics.read_text())
+    del data["array_columns"]
+    metrics.write_text(json.dumps(data))
+    assert main([str(made_sweep), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: {metrics}: missing key 'array_columns'")
+    assert not (tmp_path / "out" / "index.md").exists()
