@@ -1,0 +1,247 @@
+"""Translator presets: one frozen config that builds, trains and evaluates a translator.
+
+- `paper`: SpikingParrot's published training configuration (train.py at its final commit):
+  embedding = hidden = 512, 4 layers, dropout 0.03, 16,384 BPE ids per side, AdamW lr 5e-4
+  betas (0.9, 0.99) weight decay 1e-4, label smoothing 0.03, clip 1.0, cosine 5e-4 -> 5e-6,
+  the published teacher-forcing schedule (tf 1 -> 0.5), 20 length cuts per side with 32,768 /
+  262,144 pairs per bucket cell minimum / shard, length limit 128. Its WMT19 training data is
+  not in our dataset registry (only the validation set is), so it needs `corpus="wmt19"` data
+  that is not there yet, or `corpus="tatoeba"` to run the paper sizes on Tatoeba.
+- `cpu`: what trains on 2 CPU cores in about 30 minutes on Tatoeba.
+- `smoke`: a minute, for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["PRESETS", "TranslatorConfig", "get_preset"]
+
+KINDS = ("output", "gate", "analog")
+CORPORA = ("tatoeba", "wmt19")
+TF_SCHEDULES = ("published", "linear", "constant")
+
+
+@dataclass(frozen=True)
+class TranslatorConfig:
+    preset: str = "custom"
+    # data
+    corpus: str = "tatoeba"
+    n_valid: int = 1000  # distinct English sources in the valid split
+    n_test: int = 1500  # distinct English sources in the test split
+    split_seed: int = 0
+    max_len: int = 64  # token limit (with BOS/EOS) per side for training pairs
+    train_limit: int = 0  # use only the first N training pairs (0: all)
+    eval_limit: int = 0  # evaluate only the first N sources of valid/test (0: all)
+    eval_wmt: bool = False  # also score the WMT19 zh-en validation set (out of domain)
+    wmt_limit: int = 0
+    # tokenizers
+    src_vocab: int = 4000
+    tgt_vocab: int = 4000
+    bpe_min_frequency: int = 2
+    # model
+    embed: int = 128
+    hidden: int = 128
+    layers: int = 1
+    dropout: float = 0.1
+    kind: str = "output"
+    faithful: bool = False
+    surrogate: str = ""  # "" = the cell's default (SpikingParrot's for output, erf for gate)
+    # buckets and batches
+    k_src: int = 8
+    k_tgt: int = 8
+    bucket_min: int = 16
+    bucket_max: int = 4096
+    batch_size: int = 64
+    batch_tokens: int = 0  # > 0: batch by padded tokens (src + tgt) instead of pairs
+    # optimisation
+    epochs: int = 10
+    max_steps: int = 0  # stop after N optimizer steps (0: run all epochs)
+    lr: float = 5e-4
+    lr_min: float = 5e-6
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.03
+    clip: float = 1.0
+    tf_schedule: str = "constant"
+    tf_max: float = 1.0
+    tf_min: float = 0.5
+    tf_full_every: int = 3  # published: epochs 0, 3, 6, ... use full teacher forcing
+    # evaluation
+    eval_batch_size: int = 128
+    beam: int = 4
+    length_alpha: float = 0.6
+    max_decode_ratio: float = 2.0  # decode at most ratio * source length + extra tokens
+    max_decode_extra: int = 10
+    # runtime
+    seed: int = 0
+    threads: int = 0  # 0: leave torch's default
+    log_interval: int = 50
+    checkpoint_every: int = 200  # optimizer steps between checkpoints (and every epoch end)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.betas, tuple):
+            object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if self.corpus not in CORPORA:
+            raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.tf_schedule not in TF_SCHEDULES:
+            raise ValueError(f"tf_schedule must be one of {TF_SCHEDULES}, got {self.tf_schedule!r}")
+        for name in ("embed", "hidden", "layers", "k_src", "k_tgt", "bucket_min", "batch_size",
+                     "eval_batch_size", "beam", "max_len", "log_interval", "checkpoint_every",
+                     "src_vocab", "tgt_vocab", "bpe_min_frequency", "tf_full_every"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("n_valid", "n_test", "train_limit", "eval_limit", "wmt_limit",
+                     "bucket_max", "batch_tokens", "epochs", "max_steps", "threads",
+                     "max_decode_extra", "weight_decay", "clip", "length_alpha"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.bucket_max and self.bucket_max < self.bucket_min:
+            raise ValueError(
+                f"bucket_max must be 0 or >= bucket_min ({self.bucket_min}), got {self.bucket_max}"
+            )
+        for name in ("dropout", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not self.lr > 0 or not 0 <= self.lr_min <= self.lr:
+            raise ValueError(f"need lr > 0 and 0 <= lr_min <= lr, got {self.lr} and {self.lr_min}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if not 0 <= self.tf_min <= self.tf_max <= 1:
+            raise ValueError(
+                f"need 0 <= tf_min <= tf_max <= 1, got tf_min={self.tf_min}, tf_max={self.tf_max}"
+            )
+        if not self.max_decode_ratio > 0:
+            raise ValueError(f"max_decode_ratio must be > 0, got {self.max_decode_ratio}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TranslatorConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown TranslatorConfig keys {unknown}; known keys: {', '.join(sorted(known))}"
+            )
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> TranslatorConfig:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> TranslatorConfig:
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"unknown TranslatorConfig keys {unknown}")
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, TranslatorConfig] = {
+    "smoke": TranslatorConfig(
+        preset="smoke",
+        n_valid=100,
+        n_test=100,
+        max_len=24,
+        train_limit=3000,
+        eval_limit=40,
+        src_vocab=400,
+        tgt_vocab=600,
+        embed=32,
+        hidden=32,
+        layers=1,
+        dropout=0.0,
+        k_src=4,
+        k_tgt=4,
+        bucket_min=8,
+        batch_size=32,
+        epochs=1,
+        max_steps=40,
+        lr=3e-3,
+        lr_min=3e-4,
+        eval_batch_size=64,
+        beam=2,
+        log_interval=10,
+        checkpoint_every=20,
+    ),
+    "cpu": TranslatorConfig(
+        preset="cpu",
+        n_valid=1000,
+        n_test=1500,
+        max_len=40,
+        src_vocab=4000,
+        tgt_vocab=4000,
+        embed=256,
+        hidden=256,
+        layers=1,
+        dropout=0.1,
+        k_src=8,
+        k_tgt=8,
+        bucket_min=16,
+        batch_size=128,
+        batch_tokens=0,
+        epochs=12,
+        lr=2e-3,
+        lr_min=2e-5,
+        weight_decay=1e-4,
+        label_smoothing=0.1,
+        clip=1.0,
+        tf_schedule="constant",
+        tf_max=1.0,
+        beam=4,
+        threads=2,
+        log_interval=50,
+        checkpoint_every=200,
+    ),
+    "paper": TranslatorConfig(
+        preset="paper",
+        corpus="wmt19",
+        max_len=128,
+        src_vocab=16384,
+        tgt_vocab=16384,
+        bpe_min_frequency=4,
+        embed=512,
+        hidden=512,
+        layers=4,
+        dropout=0.03,
+        k_src=20,
+        k_tgt=20,
+        bucket_min=32768,
+        bucket_max=262144,
+        batch_size=1024,
+        batch_tokens=32768,
+        epochs=12,
+        lr=5e-4,
+        lr_min=5e-6,
+        betas=(0.9, 0.99),
+        weight_decay=1e-4,
+        label_smoothing=0.03,
+        clip=1.0,
+        tf_schedule="published",
+        tf_max=1.0,
+        tf_min=0.5,
+        tf_full_every=3,
+        eval_wmt=True,
+        beam=4,
+        log_interval=200,
+        checkpoint_every=2000,
+    ),
+}
+
+
+def get_preset(name: str) -> TranslatorConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
