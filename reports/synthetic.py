@@ -36,10 +36,11 @@ _SPIKING = {"nmt"}
 def run_id_for(
     kind: str, *, preset: str, seed: int, alpha: int = 1, gamma: float = 0.0, bits: int = 32
 ) -> str:
-    """The contract's run-id: "dense-<preset>-s<seed>" or "alpha<a>-g<gamma>-b<bits>-s<seed>"."""
+    """The run-ids compress.run and compress.sweep use: "dense-<preset>-s<seed>" and
+    "a<alpha>-g<gamma>-b<bits>-<preset>-s<seed>"."""
     if kind == "dense":
         return f"dense-{preset}-s{seed}"
-    return f"alpha{alpha}-g{gamma:g}-b{bits}-s{seed}"
+    return f"a{alpha}-g{gamma:g}-b{bits}-{preset}-s{seed}"
 
 
 def greedy_combine(
@@ -119,7 +120,7 @@ def write_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     if kind == "dense":
         alpha, gamma, bits, sparsity = 1, 0.0, 32, 0.0
-    run_id = run_id_for(kind, preset=preset, seed=seed, alpha=alpha, gamma=gamma, bits=bits)
+    run_id = run_dir.name  # as compress.run does
     hw = {"array": f"{array[0]}x{array[1]}", "rows": array[0], "cols": array[1], "dataflow": "ws"}
     config = {
         "run_id": run_id,

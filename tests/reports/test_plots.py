@@ -130,7 +130,7 @@ def test_sweep_figure_skipped_without_a_sweep(tmp_path: Path):
 
 
 def test_matrix_images_match_the_packed_arrays(made_sweep_ro: Path):
-    run = made_sweep_ro / "ptbc" / "alpha3-g1.75-b32-s0"
+    run = made_sweep_ro / "ptbc" / "a3-g1.75-b32-cpu-s0"
     layer = plots.read_packed_layer(run)
     dense = plots.read_packed_layer(made_sweep_ro / "ptbc" / "dense-cpu-s0", layer.name)
     left, right, cols, shown = plots.matrix_images(
@@ -154,12 +154,12 @@ def test_matrix_images_match_the_packed_arrays(made_sweep_ro: Path):
 
 
 def test_matrix_figure_needs_the_npz(made_sweep: Path):
-    run = made_sweep / "ptbc" / "alpha3-g1.75-b32-s0"
-    fig, caption = plots.fig_matrix(run, "alpha3-g1.75-b32-s0", max_rows=16, max_cols=12)
+    run = made_sweep / "ptbc" / "a3-g1.75-b32-cpu-s0"
+    fig, caption = plots.fig_matrix(run, "a3-g1.75-b32-cpu-s0", max_rows=16, max_cols=12)
     assert "first 16 of 32 rows" in caption and "removed weights are not shown" in caption
     (run / "packed.npz").unlink()
     with pytest.raises(ValueError, match=r"packed\.npz: missing"):
-        plots.fig_matrix(run, "alpha3-g1.75-b32-s0")
+        plots.fig_matrix(run, "a3-g1.75-b32-cpu-s0")
     with pytest.raises(ValueError, match="no layer named 'nope'"):
         plots.read_packed_layer(run, "nope")
 
@@ -171,7 +171,7 @@ def test_spiking_figure_shows_rates_and_mac_ac_split(tmp_path: Path):
     df = runs_frame(runs.finished)
     fig = plots.fig_spiking(df, rates)
     lines = _lines(fig.axes[0])
-    assert set(lines) == {"dense-cpu-s0", "alpha2-g1.75-b32-s0"}
+    assert set(lines) == {"dense-cpu-s0", "a2-g1.75-b32-cpu-s0"}
     dense = next(r for r in runs.finished if r.run_id == "dense-cpu-s0")
     assert lines["dense-cpu-s0"][:, 1].tolist() == pytest.approx(
         [100 * v for v in dense.metrics["spike_rates"].values()]

@@ -17,22 +17,22 @@ def _edit(path: Path, fn) -> None:
 
 def test_load_runs_splits_runs_by_status(made_sweep: Path):
     write_run(
-        made_sweep / "ptbc" / "alpha8-g1.75-b4-s0",
+        made_sweep / "ptbc" / "a8-g1.75-b4-cpu-s0",
         alpha=8,
         bits=4,
         status="failed",
         error="RuntimeError: out of memory",
     )
-    write_run(made_sweep / "ptbc" / "alpha2-g1.75-b4-s0", alpha=2, bits=4, status="running")
+    write_run(made_sweep / "ptbc" / "a2-g1.75-b4-cpu-s0", alpha=2, bits=4, status="running")
     runs = load_runs(made_sweep)
     assert len(runs.finished) == 1 + 5 * 2 + 2
-    assert [r.run_id for r in runs.failed] == ["alpha8-g1.75-b4-s0"]
+    assert [r.run_id for r in runs.failed] == ["a8-g1.75-b4-cpu-s0"]
     assert runs.failed[0].error == "RuntimeError: out of memory"
-    assert [r.run_id for r in runs.running] == ["alpha2-g1.75-b4-s0"]
+    assert [r.run_id for r in runs.running] == ["a2-g1.75-b4-cpu-s0"]
 
 
 def test_frame_row_carries_the_record_values(made_sweep_ro: Path):
-    run_dir = made_sweep_ro / "ptbc" / "alpha3-g1.75-b8-s0"
+    run_dir = made_sweep_ro / "ptbc" / "a3-g1.75-b8-cpu-s0"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     hwsim = json.loads((run_dir / "hwsim.json").read_text())
     row = runs_frame([load_run(run_dir)]).iloc[0]
@@ -88,7 +88,7 @@ def test_dense_run_has_no_alpha_and_float_bits(made_sweep_ro: Path):
     ],
 )
 def test_malformed_record_names_file_and_key(made_sweep: Path, file, edit, message):
-    run_dir = made_sweep / "ptbc" / "alpha2-g0.5-b32-s0"
+    run_dir = made_sweep / "ptbc" / "a2-g0.5-b32-cpu-s0"
     _edit(run_dir / file, edit)
     with pytest.raises(ValueError, match=message) as info:
         load_runs(made_sweep)
@@ -96,7 +96,7 @@ def test_malformed_record_names_file_and_key(made_sweep: Path, file, edit, messa
 
 
 def test_missing_or_broken_file_names_the_file(made_sweep: Path):
-    run_dir = made_sweep / "ptbc" / "alpha4-g0.5-b32-s0"
+    run_dir = made_sweep / "ptbc" / "a4-g0.5-b32-cpu-s0"
     (run_dir / "hwsim.json").unlink()
     with pytest.raises(ValueError, match=r"hwsim\.json: missing"):
         load_runs(made_sweep)

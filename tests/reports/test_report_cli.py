@@ -12,7 +12,7 @@ def test_report_writes_tables_figures_and_an_index_linking_them(
     made_sweep: Path, tmp_path: Path, capsys
 ):
     write_run(
-        made_sweep / "ptbc" / "alpha8-g1.75-b4-s0",
+        made_sweep / "ptbc" / "a8-g1.75-b4-cpu-s0",
         alpha=8,
         bits=4,
         status="failed",
@@ -34,8 +34,8 @@ def test_report_writes_tables_figures_and_an_index_linking_them(
         assert f"tables/ptbc-cpu.{ext}" in links
     assert "Figure 5** not drawn: no spiking runs" in index
     # The failed run is listed with its error, and kept out of the tables.
-    assert "## Failed runs" in index and "alpha8-g1.75-b4-s0`: RuntimeError: CUDA-free OOM" in index
-    assert "alpha8-g1.75-b4-s0" not in (out / "tables" / "ptbc-cpu.csv").read_text()
+    assert "## Failed runs" in index and "a8-g1.75-b4-cpu-s0`: RuntimeError: CUDA-free OOM" in index
+    assert "a8-g1.75-b4-cpu-s0" not in (out / "tables" / "ptbc-cpu.csv").read_text()
     # A cpu-preset report draws no published anchor, and says why.
     assert "anchors apply only to the paper preset" in index
 
@@ -43,7 +43,7 @@ def test_report_writes_tables_figures_and_an_index_linking_them(
 def test_report_without_packed_files_skips_the_matrix_figure_and_says_so(tmp_path: Path):
     runs = tmp_path / "runs"
     write_run(runs / "ptbc" / "dense-cpu-s0", kind="dense", hidden=8, packed=False)
-    write_run(runs / "ptbc" / "alpha2-g1.75-b32-s0", alpha=2, hidden=8, packed=False)
+    write_run(runs / "ptbc" / "a2-g1.75-b32-cpu-s0", alpha=2, hidden=8, packed=False)
     assert main([str(runs), "--out", str(tmp_path / "out"), "--formats", "png", "--quiet"]) == 0
     index = (tmp_path / "out" / "index.md").read_text()
     assert "Figure 4** not drawn: no compressed run has packed.json/packed.npz" in index
@@ -51,7 +51,7 @@ def test_report_without_packed_files_skips_the_matrix_figure_and_says_so(tmp_pat
 
 
 def test_malformed_record_is_one_line_and_exit_code_2(made_sweep: Path, tmp_path: Path, capsys):
-    metrics = made_sweep / "ptbc" / "alpha2-g0.5-b32-s0" / "metrics.json"
+    metrics = made_sweep / "ptbc" / "a2-g0.5-b32-cpu-s0" / "metrics.json"
     data = json.loads(metrics.read_text())
     del data["array_columns"]
     metrics.write_text(json.dumps(data))

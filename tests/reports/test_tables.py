@@ -31,11 +31,11 @@ def test_dense_row_first_then_runs_ordered_by_alpha_gamma_bits(made_sweep_ro: Pa
 
 def test_ratios_are_run_over_dense_from_the_records(made_sweep_ro: Path):
     t = _table(made_sweep_ro).set_index("run_id")
-    run = made_sweep_ro / "ptbc" / "alpha3-g1.75-b4-s0"
+    run = made_sweep_ro / "ptbc" / "a3-g1.75-b4-cpu-s0"
     dense = made_sweep_ro / "ptbc" / "dense-cpu-s0"
     m, md = _json(run / "metrics.json"), _json(dense / "metrics.json")
     h, hd = _json(run / "hwsim.json"), _json(dense / "hwsim.json")
-    row = t.loc["alpha3-g1.75-b4-s0"]
+    row = t.loc["a3-g1.75-b4-cpu-s0"]
     assert row["nnz_ratio"] == pytest.approx(m["nonzero_weights"] / md["nonzero_weights"])
     assert row["cycles_ratio"] == pytest.approx(h["total"]["cycles"] / hd["total"]["cycles"])
     assert row["energy_ratio"] == pytest.approx(h["total"]["energy_pj"] / hd["total"]["energy_pj"])
@@ -92,20 +92,20 @@ def test_latex_is_booktabs_with_escaped_cells(made_sweep_ro: Path):
 
 def test_setting_that_varies_gets_a_column_only_then(made_sweep: Path):
     assert "sparsity" not in _table(made_sweep).columns
-    write_run(made_sweep / "ptbc" / "alpha3-g1.75-b32-s0-sp", alpha=3, sparsity=0.8, hidden=8)
+    write_run(made_sweep / "ptbc" / "a3-g1.75-b32-cpu-s0-sp", alpha=3, sparsity=0.8, hidden=8)
     t = _table(made_sweep)
     assert "sparsity" in t.columns
     assert "sparsity" in to_markdown(t).splitlines()[0]
 
 
 def test_without_dense_run_the_ratios_are_blank(tmp_path: Path):
-    write_run(tmp_path / "ptbc" / "a", alpha=2, hidden=8)
+    write_run(tmp_path / "ptbc" / "a2-g1.75-b32-cpu-s0", alpha=2, hidden=8)
     t = _table(tmp_path)
     assert t["cycles_ratio"].isna().all()
-    assert "alpha2" in to_markdown(t)
+    assert "| a2-g1.75-b32-cpu-s0 |" in to_markdown(t)
 
 
 def test_table_refuses_mixed_models(made_sweep: Path):
-    write_run(made_sweep / "ptbw" / "alpha2-g1.75-b32-s0", model="ptbw", alpha=2, hidden=8)
+    write_run(made_sweep / "ptbw" / "a2-g1.75-b32-cpu-s0", model="ptbw", alpha=2, hidden=8)
     with pytest.raises(ValueError, match="one model and preset"):
         _table(made_sweep)
