@@ -1,7 +1,8 @@
 """Column-combining benchmark: Numba strategies on AWD-LSTM-sized matrices, and the plain twin.
 
 Run: ``python -m bench.column_combine [--quick] [--out results.json]`` (or ``python -m bench``).
-Prints markdown tables for BENCHMARKS.md and, with --out, writes the raw figures as JSON.
+Prints markdown tables for BENCHMARKS.md and writes the raw figures as JSON (default
+bench/out/column_combine.json).
 
 The measurement runs in a child process with one thread everywhere (NUMBA_NUM_THREADS,
 OMP/OPENBLAS/MKL_NUM_THREADS = 1), so the numpy twin's BLAS calls are single-threaded too.
@@ -58,6 +59,18 @@ def _pattern(shape: tuple[int, int], density: float, seed: int):
     import numpy as np
 
     return np.random.default_rng(seed).random(shape) < density
+
+
+def _skewed_pattern(shape: tuple[int, int], density: float, seed: int):
+    """Mean `density`, but column and row densities vary (Beta / Gamma), as after magnitude
+    pruning, where some inputs and gate rows keep far more weights than others."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows, cols = shape
+    col_p = rng.beta(1.0, 9.0, cols) * 10 * density
+    row_p = rng.gamma(4.0, 0.25, rows)
+    return rng.random(shape) < np.clip(np.outer(row_p, col_p), 0.0, 1.0)
 
 
 def _time_min(fn, repeats: int):
@@ -135,6 +148,24 @@ def _measure(quick: bool) -> dict:
         grid.append(row)
     record["grid"] = grid
 
+    skewed = []
+    for density, alpha, gamma in tqdm(
+        [(d, a, g) for d in (0.1, 0.3) for a in ALPHAS for g in GAMMAS],
+        desc="skewed 4000x2000",
+        file=sys.stderr,
+    ):
+        nz = _skewed_pattern(SHAPES["ptbc 4000x2000"], density, SEED)
+        row = {"density": float(nz.mean()), "alpha": alpha, "gamma": gamma}
+        row["nonzero_cols"] = int(nz.any(axis=0).sum())
+        for s in strategies:
+            cpu, wall, out = _time_min(
+                partial(cc.group_columns_with_stats, nz, alpha, gamma, strategy=s), REPEATS
+            )
+            row[s] = {"cpu_ms": cpu, "wall_ms": wall, "groups": len(out[0]) - 1}
+            row[s].update(pruned=out[2], winner=out[3])
+        skewed.append(row)
+    record["skewed"] = skewed
+
     twin_rows = []
     twin_jobs = [(d, a, g) for d in DENSITIES for a in ALPHAS for g in GAMMAS]
     for density, alpha, gamma in tqdm(twin_jobs, desc="twin 1024x256", file=sys.stderr):
@@ -198,6 +229,28 @@ def render(record: dict) -> str:
         )
     lines.append("")
     lines.append(
+        "Skewed patterns (4000x2000; column densities Beta(1,9)-shaped, row densities "
+        "Gamma(4)-shaped, mean as given):"
+    )
+    lines.append("")
+    lines.append(
+        "| density | alpha | gamma | nonzero cols | reference ms | greedy ms | reference groups "
+        "| greedy groups | reference pruned | greedy pruned | greedy took "
+        "| min_conflict groups / pruned | reference_window groups / pruned |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in record.get("skewed", []):
+        ref, gr, mc, rw = (
+            r[s] for s in ("reference", "greedy", "min_conflict", "reference_window")
+        )
+        lines.append(
+            f"| {r['density']:.3f} | {r['alpha']} | {r['gamma']} | {r['nonzero_cols']} "
+            f"| {_fmt(ref['cpu_ms'])} | {_fmt(gr['cpu_ms'])} | {ref['groups']} | {gr['groups']} "
+            f"| {ref['pruned']} | {gr['pruned']} | {gr['winner']} "
+            f"| {mc['groups']} / {mc['pruned']} | {rw['groups']} / {rw['pruned']} |"
+        )
+    lines.append("")
+    lines.append(
         "| twin 1024x256: density | alpha | gamma | groups | Numba reference ms | twin ms "
         "| ratio | identical groups |"
     )
@@ -247,18 +300,22 @@ def _write_json(path: Path, record: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.column_combine", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="only the two ptbc shapes")
-    parser.add_argument("--out", type=Path, default=None, help="write the raw figures as JSON")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=_REPO / "bench" / "out" / "column_combine.json",
+        help="where the raw figures go as JSON (default: bench/out/column_combine.json)",
+    )
     args = parser.parse_args([] if argv is None else argv)
     if os.environ.get(_CHILD_ENV) != "1":
         # Re-run in a child whose thread counts are fixed before numpy/numba load.
         env = dict(os.environ, **{k: "1" for k in _ONE_THREAD}, **{_CHILD_ENV: "1"})
         cmd = [sys.executable, "-m", "bench.column_combine"]
         cmd += ["--quick"] if args.quick else []
-        cmd += ["--out", str(args.out.resolve())] if args.out else []
+        cmd += ["--out", str(args.out.resolve())]
         return subprocess.run(cmd, env=env, cwd=_REPO).returncode
     record = _measure(args.quick)
-    if args.out is not None:
-        _write_json(args.out, record)
+    _write_json(args.out, record)
     print("## Column combining\n")
     print(render(record))
     return 0

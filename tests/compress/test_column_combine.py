@@ -241,3 +241,47 @@ def test_group_columns_with_stats_reports_pruned_weights_of_the_groups():
         ptr, gcols, pruned, winner = cc.group_columns_with_stats(nonzero, 4, 0.5, strategy=strategy)
         assert pruned == int(cc.group_conflicts(nonzero, ptr, gcols).sum())
         assert winner.split("@")[0] in STRATEGIES
+
+
+def windowed_twin(nonzero: np.ndarray, alpha: int, gamma: float, window: int, strategy: str):
+    """Plain-Python statement of the windowed strategies, to check the Numba scan and its bounds."""
+    budget = math.floor(gamma * nonzero.shape[0])
+    cols = [c for c in range(nonzero.shape[1]) if nonzero[:, c].any()]
+    groups = [[c] for c in cols]
+    occ = [nonzero[:, c].copy() for c in cols]
+    conf = [0] * len(cols)
+    b = 0
+    while b < len(groups):
+        best = None
+        for a in range(b + 1, min(len(groups), b + 1 + window)):
+            if len(groups[a]) + len(groups[b]) > alpha:
+                continue
+            ov = int((occ[a] & occ[b]).sum())
+            if conf[a] + conf[b] + ov > budget:
+                continue
+            key = int(occ[a].sum()) - ov
+            score = (key,) if strategy == "reference_window" else (-ov, key)
+            if best is None or score > best[0]:  # strict: ties keep the earliest
+                best = (score, a, ov)
+        if best is None:
+            b += 1
+            continue
+        _, a, ov = best
+        groups[b] += groups[a]
+        occ[b] = occ[b] | occ[a]
+        conf[b] += conf[a] + ov
+        del groups[a], occ[a], conf[a]
+    return sorted(sorted(g) for g in groups)
+
+
+@SETTINGS
+@given(problems(), st.sampled_from(["min_conflict", "reference_window"]), st.integers(1, 12))
+def test_windowed_strategies_equal_their_plain_statement(problem, strategy, window):
+    nonzero, alpha, gamma, _ = problem
+    old = cc.WINDOW
+    try:
+        cc.WINDOW = window
+        got = cc.group_columns(nonzero, alpha, gamma, strategy=strategy)
+    finally:
+        cc.WINDOW = old
+    assert groups_of(*got) == windowed_twin(nonzero, alpha, gamma, window, strategy)
