@@ -158,6 +158,14 @@ def _dense_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["kind"] == "dense"]
 
 
+def _unit(largest: float) -> tuple[float, str]:
+    """A divisor and its axis-label suffix, so tick labels stay short."""
+    for scale, name in ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands")):
+        if largest >= scale:
+            return scale, f" ({name})"
+    return 1.0, ""
+
+
 def pareto_front(
     cost: Sequence[float], qual: Sequence[float], higher_is_better: bool
 ) -> np.ndarray:
@@ -502,11 +510,17 @@ def fig_matrix(
         f"{run_id}, layer {pl.name}: {pl.rows}×{pl.cols} → {pl.rows}×{pl.groups} array columns (α={pl.max_paths}, γ={pl.gamma:g})",
         fontsize=11,
     )
+    if rows == pl.rows and shown == pl.groups:
+        crop = "The whole matrix is shown"
+    else:
+        crop = (
+            f"Cropped for legibility: the first {rows} of {pl.rows} rows and the first {shown} of "
+            f"{pl.groups} groups ({len(col_ids)} of {pl.cols} columns)"
+        )
     caption = (
-        f"Layer {pl.name} of run {run_id} ({pl.rows}×{pl.cols}, {pl.groups} groups). Shown: the first "
-        f"{rows} of {pl.rows} rows and the first {shown} of {pl.groups} groups ({len(col_ids)} of "
-        f"{pl.cols} columns); left, those columns in group order; right, the same groups packed "
-        f"into one array column each. {before_note.capitalize()}."
+        f"Layer {pl.name} of run {run_id} ({pl.rows}×{pl.cols} weights, {pl.groups} groups, "
+        f"α={pl.max_paths}, γ={pl.gamma:g}). {crop}; left, those columns in group order; right, "
+        f"the same groups packed into one array column each. {before_note.capitalize()}."
     )
     return fig, caption
 
@@ -522,6 +536,7 @@ def fig_spiking(
     sub = df[[bool(spike_rates.get(str(d))) for d in df["run_dir"]]]
     if sub.empty:
         return None
+    n_runs = len(sub)
     sub = sub.assign(_dense=sub["kind"] != "dense").sort_values(["_dense", "run_id"]).head(max_runs)
     model, preset, _, _ = _meta(df)
     fig = new_figure(11.0, 4.6)
@@ -529,29 +544,35 @@ def fig_spiking(
     layers: list[str] = []
     for d in sub["run_dir"]:
         layers += [name for name in spike_rates[str(d)] if name not in layers]
+    # A dot plot, not lines: layers are categories, and a line between them would suggest a trend.
+    # Runs are nudged sideways so that equal rates stay visible as separate markers.
+    width = 0.6 / max(len(sub), 1)
     for i, (_, row) in enumerate(sub.iterrows()):
         rates = spike_rates[str(row["run_dir"])]
-        xs = [layers.index(n) for n in rates]
+        xs = [layers.index(n) + (i - (len(sub) - 1) / 2) * width for n in rates]
         st = (
-            DENSE_STYLE | {"linestyle": "-", "markersize": 12}
+            dict(DENSE_STYLE)
             if row["kind"] == "dense"
-            else style(i)
+            else {**style(i), "linestyle": "none", "markersize": 7}
         )
         ax_rate.plot(xs, [100 * rates[n] for n in rates], label=str(row["run_id"]), **st)
     ax_rate.set_xticks(range(len(layers)), layers, rotation=20)
-    ax_rate.set_xlabel("layer (its input spikes)")
+    ax_rate.set_xlim(-0.6, len(layers) - 0.4)
+    ax_rate.set_xlabel("layer (rate of the spikes at its input)")
     ax_rate.set_ylabel("spike rate (% of inputs that spike)")
     ax_rate.set_ylim(bottom=0)
-    ax_rate.grid(True, color="0.9")
-    ax_rate.legend(fontsize=7)
-    macs = sub["macs_per_token"].fillna(0.0).to_numpy() / 1e6
-    acs = sub["acs_per_token"].fillna(0.0).to_numpy() / 1e6
+    ax_rate.grid(True, axis="y", color="0.9")
+    shown = f"{len(sub)} of {n_runs} runs" if len(sub) < n_runs else None
+    ax_rate.legend(fontsize=7, title=shown, title_fontsize=7)
+    macs = sub["macs_per_token"].fillna(0.0).to_numpy()
+    acs = sub["acs_per_token"].fillna(0.0).to_numpy()
+    scale, unit = _unit(float(np.max(macs + acs)) if len(sub) else 0.0)
     y = np.arange(len(sub))
-    ax_ops.barh(y, macs, color="0.25", label="multiply-accumulates (MAC)")
+    ax_ops.barh(y, macs / scale, color="0.25", label="multiply-accumulates (MAC)")
     ax_ops.barh(
         y,
-        acs,
-        left=macs,
+        acs / scale,
+        left=macs / scale,
         color="white",
         edgecolor="0.25",
         hatch="///",
@@ -559,7 +580,7 @@ def fig_spiking(
     )
     ax_ops.set_yticks(y, list(sub["run_id"]), fontsize=8)
     ax_ops.invert_yaxis()
-    ax_ops.set_xlabel("operations per token (millions)")
+    ax_ops.set_xlabel(f"operations per token{unit}")
     ax_ops.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{model} ({preset} preset): spiking activity and the MAC / accumulate split")
     return fig

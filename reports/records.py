@@ -328,7 +328,7 @@ def record_row(rec: RunRecord) -> dict[str, Any]:
         "cycles": float(total["cycles"]),
         "utilization": float(total["utilization"]),
         "energy_pj": float(total["energy_pj"]),
-        "latency_s": _num(total.get("latency_s")),
+        "latency_s": _num(total.get("latency_seconds", total.get("latency_s"))),
         "macs": _num(total.get("macs")),
         "accumulates": _num(total.get("accumulates")),
         "macs_per_token": _num(met.get("macs_per_token")),

@@ -156,7 +156,11 @@ def test_matrix_images_match_the_packed_arrays(made_sweep_ro: Path):
 def test_matrix_figure_needs_the_npz(made_sweep: Path):
     run = made_sweep / "ptbc" / "a3-g1.75-b32-cpu-s0"
     fig, caption = plots.fig_matrix(run, "a3-g1.75-b32-cpu-s0", max_rows=16, max_cols=12)
-    assert "first 16 of 32 rows" in caption and "removed weights are not shown" in caption
+    assert (
+        "first 16 of 32 rows" in caption
+        and "Cropped" in caption
+        and "removed weights are not shown" in caption
+    )
     (run / "packed.npz").unlink()
     with pytest.raises(ValueError, match=r"packed\.npz: missing"):
         plots.fig_matrix(run, "a3-g1.75-b32-cpu-s0")
@@ -178,7 +182,10 @@ def test_spiking_figure_shows_rates_and_mac_ac_split(tmp_path: Path):
     )
     bars = fig.axes[1].patches
     assert len(bars) == 4  # MAC and accumulate bars for two runs
-    assert bars[0].get_width() == pytest.approx(dense.metrics["macs_per_token"] / 1e6)
+    suffix = fig.axes[1].get_xlabel().removeprefix("operations per token")
+    scale = {"": 1.0, " (thousands)": 1e3, " (millions)": 1e6}[suffix]
+    assert bars[0].get_width() * scale == pytest.approx(dense.metrics["macs_per_token"])
+    assert bars[2].get_width() * scale == pytest.approx(dense.metrics["acs_per_token"])
     assert plots.fig_spiking(_frame(tmp_path).assign(run_dir="x"), {}) is None
 
 
@@ -187,3 +194,14 @@ def test_save_figure_writes_png_and_pdf(made_sweep_ro: Path, tmp_path: Path):
     paths = plots.save_figure(fig, tmp_path, "fig1")
     assert [p.name for p in paths] == ["fig1.png", "fig1.pdf"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:5] == b"%PDF-"
+
+
+def test_made_packed_files_load_with_compress_packing_and_patterns_agree(made_sweep_ro: Path):
+    # The made records follow PACKED_FORMAT closely enough for the pipeline's own loader, and the
+    # report's reading of a layer gives the nonzero pattern the pipeline would unpack.
+    from compress.packing import PackedModel, unpack_dense
+
+    run = made_sweep_ro / "ptbc" / "a3-g1.75-b8-cpu-s0"
+    for layer in PackedModel.load(run / "packed").layers:
+        mine = plots.read_packed_layer(run, layer.name)
+        np.testing.assert_array_equal(mine.nonzero_pattern(), unpack_dense(layer) != 0)
