@@ -294,6 +294,7 @@ def _write_json(path: Path, record: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=2)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -18,6 +18,17 @@ Per section of `section_size` columns (256 by default, as in the published code)
 
 Output: groups of all sections, section by section, each in list order (which is ascending order of
 the group's smallest column), columns ascending inside a group, as int64 CSR arrays.
+
+Points where the released code (BradMcDanel/column-combine, packing.py) leaves room, and how they
+are settled here (the issue text is the spec):
+- "both empty" is counted there over rows that have a nonzero anywhere, here over all rows: the two
+  differ by the same constant for every pair, so the chosen partner is the same.
+- ties between partners: there torch's min over a CUDA tensor, here the earliest in list order.
+- budget: there int(gamma * output_channels), here floor(gamma * rows): equal for gamma >= 0.
+- columns inside a group: there in merge order (b's, then a's), here sorted ascending (the packed
+  format requires it); group order is the list order in both.
+- stop rule "no pair feasible" and sections (all-zero columns dropped, list restarted per section,
+  budget still over all rows) are as there.
 """
 
 from __future__ import annotations
