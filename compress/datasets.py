@@ -413,6 +413,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; run records are meant to be read by others
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -478,6 +479,7 @@ def download(
                         bar.update(len(chunk))
                 out.flush()
                 os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
         except (urllib.error.URLError, OSError, ValueError) as e:
             # http.client raises IncompleteRead (an OSError-free HTTPException) on short bodies
             # in some paths; it is caught below.
