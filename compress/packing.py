@@ -585,7 +585,7 @@ def _validate_layer(layer: PackedLayer, where: str) -> None:
             raise bad("cols", "must equal input_size + hidden_size for an lstm layer")
         if layer.rows != 4 * layer.hidden_size:
             raise bad("rows", "must equal 4 * hidden_size for an lstm layer")
-    if not 1 <= layer.weight_bits <= 32:
+    if layer.weight_bits != 32 and not 2 <= layer.weight_bits <= 16:
         raise bad("weight_bits", f"must be 32 (float) or 2..16, got {layer.weight_bits}")
     if not 1 <= layer.act_bits <= 32:
         raise bad("act_bits", f"must be in 1..32, got {layer.act_bits}")
@@ -634,6 +634,11 @@ def _validate_layer(layer: PackedLayer, where: str) -> None:
             raise bad("scale", f"must be a float32 array of shape ({layer.rows},)")
         if not np.array_equal(values, np.round(values)):
             raise bad("values", "must be integer-valued when weight_bits < 32")
+        top = 2 ** (layer.weight_bits - 1)
+        if values.size and (values.min() < -top or values.max() > top - 1):
+            raise bad(
+                "values", f"must lie in [{-top}, {top - 1}] for weight_bits={layer.weight_bits}"
+            )
     elif layer.scale is not None:
         raise bad("scale", "only allowed when weight_bits < 32")
     if layer.bias is not None and (

@@ -123,7 +123,7 @@ def lstm_layer(seed: int = 0, weight_bits: int = 32) -> PackedLayer:
         (4 * hidden, input_size + hidden)), 0).astype(np.float32)  # fmt: skip
     scale = None
     if weight_bits < 32:
-        W = np.round(W * 3)
+        W = np.clip(np.round(W * 3), -7, 7)
         scale = rng.random(4 * hidden).astype(np.float32) + 0.1
     ptr, gcols, per_split = group_columns_split(W != 0, [0, input_size, input_size + hidden], 3,
                                                 1.0)  # fmt: skip
@@ -240,6 +240,7 @@ def _arr(key, fn):
         (_set("col_splits", [0, 8]), None, r"col_splits"),
         (_set("input_spike_rate", 2.0), None, r"input_spike_rate"),
         (_set("weight_bits", "32"), None, r"weight_bits"),
+        (_set("weight_bits", 24), None, r"weight_bits"),
         (None, _arr("rnns.0/control", lambda a: a.astype(np.int64)), r"control"),
         (None, _arr("rnns.0/control", lambda a: np.full_like(a, 7)), r"control"),
         (None, _arr("rnns.0/values", lambda a: a[:, :-1]), r"values"),
@@ -268,3 +269,15 @@ def test_packed_matmul_rejects_wrong_input_shape():
     layer = lstm_layer(0)
     with pytest.raises(ValueError, match="X must have shape"):
         packed_matmul(layer, np.ones(3))
+
+
+def test_quantized_layer_rejects_values_outside_the_bit_range():
+    W = np.array([[9.0, 0.0], [0.0, -3.0]], np.float32)
+    ptr, gcols = np.array([0, 1, 2]), np.array([0, 1])
+    scale = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match=r"values: must lie in \[-8, 7\]"):
+        pack_layer(W, ptr, gcols, name="q", max_paths=1, gamma=0.0, scale=scale, weight_bits=4)
+    with pytest.raises(ValueError, match="integer-valued"):
+        pack_layer(W / 2, ptr, gcols, name="q", max_paths=1, gamma=0.0, scale=scale, weight_bits=8)
+    with pytest.raises(ValueError, match="scale: required"):
+        pack_layer(W, ptr, gcols, name="q", max_paths=1, gamma=0.0, weight_bits=8)
