@@ -1,0 +1,108 @@
+"""The one frozen config that builds, trains and evaluates an AWD-LSTM; stored in config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+MODELS = ("ptbc", "ptbw", "enwik8")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """Hyperparameters, named as in the published `main.py` where they exist there."""
+
+    model: str
+    preset: str = "custom"
+    # architecture
+    emsize: int = 400
+    nhid: int = 1150
+    nlayers: int = 3
+    dropout: float = 0.4
+    dropouth: float = 0.3
+    dropouti: float = 0.65
+    dropoute: float = 0.1
+    wdrop: float = 0.5
+    # objective
+    alpha: float = 2.0
+    beta: float = 1.0
+    # optimisation
+    optimizer: str = "sgd"
+    lr: float = 30.0
+    clip: float = 0.25
+    wdecay: float = 1.2e-6
+    epochs: int = 8000
+    when: tuple[int, ...] = ()
+    nonmono: int = 5
+    batch_size: int = 80
+    bptt: int = 70
+    seed: int = 1111
+    # evaluation: the published code uses 10 for valid, 1 for test
+    eval_batch_size: int = 10
+    test_batch_size: int = 1
+    # limits for quick runs; 0 means no limit (full splits, full epochs)
+    max_steps_per_epoch: int = 0
+    train_tokens: int = 0
+    eval_tokens: int = 0
+    # enwik8 split sizes in bytes (train, valid, test)
+    enwik8_splits: tuple[int, int, int] = (90_000_000, 5_000_000, 5_000_000)
+    # runtime
+    threads: int = 0
+    log_interval: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("when", "enwik8_splits"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(int(v) for v in value))
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("emsize", "nhid", "nlayers", "batch_size", "bptt", "eval_batch_size",
+                     "test_batch_size", "log_interval"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("epochs", "nonmono", "max_steps_per_epoch", "train_tokens", "eval_tokens",
+                     "threads"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("alpha", "beta", "clip", "wdecay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if len(self.enwik8_splits) != 3 or min(self.enwik8_splits) < 2:
+            raise ValueError(f"enwik8_splits must be 3 sizes >= 2, got {self.enwik8_splits}")
+
+    @property
+    def metric(self) -> str:
+        """ "bpc" for the character/byte models, "ppl" for word-level PTB."""
+        return "ppl" if self.model == "ptbw" else "bpc"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["when"] = list(self.when)
+        d["enwik8_splits"] = list(self.enwik8_splits)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LMConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown LMConfig keys {unknown}; allowed keys: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> LMConfig:
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"unknown LMConfig keys {unknown}")
+        return dataclasses.replace(self, **changes)

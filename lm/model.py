@@ -1,0 +1,114 @@
+"""AWD-LSTM: embedding -> 3 weight-dropped LSTMs with locked dropout between -> tied decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lm.config import LMConfig
+from lm.lstm import Hidden, MaskableLSTM
+from lm.regularizers import LockedDropout, embedding_dropout
+
+
+@dataclass
+class ModelOutput:
+    """`output` is the dropped-out last-layer output (seq, batch, emsize), fed to the decoder and
+    to AR; `raw_outputs` / `dropped_outputs` are per layer (TAR uses the raw last one)."""
+
+    output: torch.Tensor
+    hidden: list[Hidden]
+    raw_outputs: list[torch.Tensor]
+    dropped_outputs: list[torch.Tensor]
+
+
+class AWDLSTM(nn.Module):
+    def __init__(
+        self,
+        vocab_size: int,
+        emsize: int,
+        nhid: int,
+        nlayers: int = 3,
+        *,
+        dropout: float = 0.0,
+        dropouth: float = 0.0,
+        dropouti: float = 0.0,
+        dropoute: float = 0.0,
+        wdrop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        self.vocab_size, self.emsize, self.nhid, self.nlayers = vocab_size, emsize, nhid, nlayers
+        self.dropout, self.dropouth, self.dropouti, self.dropoute = (
+            dropout,
+            dropouth,
+            dropouti,
+            dropoute,
+        )
+        self.encoder = nn.Embedding(vocab_size, emsize)
+        # The last layer outputs emsize so the decoder can share the embedding matrix.
+        sizes = [emsize] + [nhid] * (nlayers - 1) + [emsize]
+        self.rnns = nn.ModuleList(
+            MaskableLSTM(sizes[k], sizes[k + 1], wdrop=wdrop) for k in range(nlayers)
+        )
+        self.lockdrop = LockedDropout()
+        self.decoder = nn.Linear(emsize, vocab_size)
+        self.decoder.weight = self.encoder.weight
+        with torch.no_grad():
+            self.encoder.weight.uniform_(-0.1, 0.1)
+            self.decoder.bias.zero_()
+
+    def init_hidden(self, batch_size: int) -> list[Hidden]:
+        device = self.encoder.weight.device
+        return [rnn.init_hidden(batch_size, device=device) for rnn in self.rnns]
+
+    def forward(self, tokens: torch.Tensor, hidden: list[Hidden] | None = None) -> ModelOutput:
+        if hidden is None:
+            hidden = self.init_hidden(tokens.size(1))
+        x = embedding_dropout(tokens, self.encoder.weight, self.dropoute, self.training)
+        x = self.lockdrop(x, self.dropouti)
+        new_hidden, raw_outputs, dropped_outputs = [], [], []
+        for k, rnn in enumerate(self.rnns):
+            x, h = rnn(x, hidden[k])
+            new_hidden.append(h)
+            raw_outputs.append(x)
+            if k != self.nlayers - 1:
+                x = self.lockdrop(x, self.dropouth)
+                dropped_outputs.append(x)
+        x = self.lockdrop(x, self.dropout)
+        dropped_outputs.append(x)
+        return ModelOutput(x, new_hidden, raw_outputs, dropped_outputs)
+
+    def nll(
+        self, output: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+    ) -> torch.Tensor:
+        """Cross entropy of the tied decoder's logits (full softmax) against `targets`."""
+        logits = self.decoder(output.reshape(-1, output.size(-1)))
+        return F.cross_entropy(logits, targets.reshape(-1), reduction=reduction)
+
+
+def build_model(config: LMConfig, vocab_size: int) -> AWDLSTM:
+    """The AWD-LSTM that `config` describes, with the weights initialised from the global RNG."""
+    return AWDLSTM(
+        vocab_size,
+        config.emsize,
+        config.nhid,
+        config.nlayers,
+        dropout=config.dropout,
+        dropouth=config.dropouth,
+        dropouti=config.dropouti,
+        dropoute=config.dropoute,
+        wdrop=config.wdrop,
+    )
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Distinct parameters (the tied embedding/decoder matrix counts once, as published)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def detach_hidden(hidden: list[Hidden]) -> list[Hidden]:
+    return [(h.detach(), c.detach()) for h, c in hidden]

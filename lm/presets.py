@@ -1,0 +1,142 @@
+"""Presets per model: `paper` (the published commands), `cpu` (~30 min on 2 cores), `smoke`.
+
+`PRESETS[model][preset]` is a frozen LMConfig; `SPECS[model]` is the ModelSpec the compression
+registry points at (e.g. "lm.presets:PTBC_SPEC").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from lm.config import LMConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from lm.data import Corpus
+    from lm.model import AWDLSTM
+
+# The README commands of salesforce/awd-lstm-lm (char-level: "--optimizer adam" with "--when";
+# ptbw: "python main.py --batch_size 20 --data data/penn --dropouti 0.4 --dropouth 0.25
+# --seed 141 --epoch 500"); unlisted flags keep main.py's defaults (clip 0.25, nonmono 5,
+# seed 1111, dropoute 0.1 for ptbw).
+PAPER = {
+    "ptbc": LMConfig(
+        model="ptbc", preset="paper", emsize=200, nhid=1000, nlayers=3, bptt=150,
+        batch_size=128, optimizer="adam", lr=2e-3, clip=0.25, wdrop=0.5, dropoute=0.0,
+        dropouth=0.25, dropouti=0.1, dropout=0.1, alpha=0.0, beta=0.0, wdecay=1.2e-6,
+        epochs=500, when=(300, 400), seed=1111,
+    ),
+    "enwik8": LMConfig(
+        model="enwik8", preset="paper", emsize=400, nhid=1840, nlayers=3, bptt=200,
+        batch_size=128, optimizer="adam", lr=1e-3, clip=0.25, wdrop=0.2, dropoute=0.0,
+        dropouth=0.1, dropouti=0.1, dropout=0.4, alpha=0.0, beta=0.0, wdecay=1.2e-6,
+        epochs=50, when=(25, 35), seed=1111,
+    ),
+    "ptbw": LMConfig(
+        model="ptbw", preset="paper", emsize=400, nhid=1150, nlayers=3, bptt=70,
+        batch_size=20, optimizer="sgd", lr=30.0, clip=0.25, wdrop=0.5, dropoute=0.1,
+        dropouth=0.25, dropouti=0.4, dropout=0.4, alpha=2.0, beta=1.0, wdecay=1.2e-6,
+        epochs=500, nonmono=5, seed=141,
+    ),
+}  # fmt: skip
+
+# Chosen by measurement on the 2-core reference machine (see BENCHMARKS.md, AWD-LSTM section):
+# the largest model whose training fits ~30 min with enough tokens seen to converge reasonably.
+# Dropouts are lowered from the paper values since a few epochs are far from overfitting.
+CPU = {
+    "ptbc": LMConfig(
+        model="ptbc", preset="cpu", emsize=128, nhid=384, nlayers=3, bptt=100,
+        batch_size=64, optimizer="adam", lr=3e-3, clip=0.25, wdrop=0.1, dropoute=0.0,
+        dropouth=0.05, dropouti=0.05, dropout=0.05, alpha=0.0, beta=0.0, wdecay=1.2e-6,
+        epochs=2, when=(), seed=1111, eval_batch_size=10, test_batch_size=10,
+    ),
+    "ptbw": LMConfig(
+        model="ptbw", preset="cpu", emsize=200, nhid=400, nlayers=3, bptt=70,
+        batch_size=32, optimizer="sgd", lr=30.0, clip=0.25, wdrop=0.2, dropoute=0.05,
+        dropouth=0.15, dropouti=0.2, dropout=0.25, alpha=2.0, beta=1.0, wdecay=1.2e-6,
+        epochs=6, nonmono=5, seed=141, eval_batch_size=10, test_batch_size=10,
+    ),
+    "enwik8": LMConfig(
+        model="enwik8", preset="cpu", emsize=128, nhid=384, nlayers=3, bptt=100,
+        batch_size=64, optimizer="adam", lr=3e-3, clip=0.25, wdrop=0.1, dropoute=0.0,
+        dropouth=0.05, dropouti=0.05, dropout=0.05, alpha=0.0, beta=0.0, wdecay=1.2e-6,
+        epochs=1, seed=1111, eval_batch_size=10, test_batch_size=10,
+        max_steps_per_epoch=4000, eval_tokens=500_000,
+    ),
+}  # fmt: skip
+
+# Seconds, not minutes: a tiny model, a prefix of the data, a few steps.
+SMOKE = {
+    name: LMConfig(
+        model=name, preset="smoke", emsize=16, nhid=32, nlayers=3, bptt=20, batch_size=8,
+        optimizer=PAPER[name].optimizer, lr=PAPER[name].lr, clip=0.25, wdrop=0.2,
+        dropoute=0.1, dropouth=0.1, dropouti=0.1, dropout=0.1,
+        alpha=PAPER[name].alpha, beta=PAPER[name].beta, wdecay=1.2e-6, epochs=2, seed=1111,
+        eval_batch_size=4, test_batch_size=4, max_steps_per_epoch=10, train_tokens=20_000,
+        eval_tokens=4_000, log_interval=5,
+    )
+    for name in PAPER
+}  # fmt: skip
+
+PRESETS: Mapping[str, Mapping[str, LMConfig]] = MappingProxyType(
+    {
+        name: MappingProxyType({"paper": PAPER[name], "cpu": CPU[name], "smoke": SMOKE[name]})
+        for name in PAPER
+    }
+)
+
+
+def get_preset(model: str, preset: str) -> LMConfig:
+    if model not in PRESETS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(PRESETS)}")
+    if preset not in PRESETS[model]:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS[model])}")
+    return PRESETS[model][preset]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the compression registry needs to know about one language model."""
+
+    name: str
+    dataset: str
+    metric: str  # "bpc" or "ppl"
+    published: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def presets(self) -> Mapping[str, LMConfig]:
+        return PRESETS[self.name]
+
+    def config(self, preset: str) -> LMConfig:
+        return get_preset(self.name, preset)
+
+    def load_corpus(
+        self, data_dir: str | Path | None = None, config: LMConfig | None = None
+    ) -> Corpus:
+        from lm.data import ENWIK8_SPLITS, load_corpus
+
+        splits = config.enwik8_splits if config is not None else ENWIK8_SPLITS
+        return load_corpus(self.name, data_dir, enwik8_splits=splits)
+
+    def build_model(self, config: LMConfig, vocab_size: int) -> AWDLSTM:
+        from lm.model import build_model
+
+        return build_model(config, vocab_size)
+
+    def evaluate(self, model: AWDLSTM, data: torch.Tensor, config: LMConfig, **kw: object) -> float:
+        from lm.train import evaluate
+
+        return evaluate(model, data, config, **kw)  # type: ignore[arg-type]
+
+
+PTBC_SPEC = ModelSpec("ptbc", "ptb_char", "bpc", MappingProxyType({"test_bpc": 1.175}))
+PTBW_SPEC = ModelSpec("ptbw", "ptb_word", "ppl", MappingProxyType({"test_ppl": 58.8}))
+ENWIK8_SPEC = ModelSpec("enwik8", "enwik8", "bpc", MappingProxyType({"test_bpc": 1.232}))
+SPECS: Mapping[str, ModelSpec] = MappingProxyType(
+    {"ptbc": PTBC_SPEC, "ptbw": PTBW_SPEC, "enwik8": ENWIK8_SPEC}
+)

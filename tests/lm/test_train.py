@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from lm.data import load_enwik8_folder
+from lm.model import build_model
+from lm.train import (
+    BEST,
+    CHECKPOINT,
+    Trainer,
+    TrainingDivergedError,
+    evaluate,
+    load_checkpoint,
+    main,
+    train_run,
+)
+
+
+def test_evaluate_is_the_mean_nll_independent_of_chunk_length(char_corpus, make_config) -> None:
+    cfg = make_config()
+    torch.manual_seed(0)
+    model = build_model(cfg, char_corpus.vocab_size)
+    data = char_corpus.valid[:401]
+    a = evaluate(model, data, cfg.replace(bptt=7), batch_size=4)
+    b = evaluate(model, data, cfg.replace(bptt=100), batch_size=4)
+    assert a == pytest.approx(b, rel=1e-5)
+    # by hand: one pass over each of the 4 streams, mean over the 4 * 99 targets
+    model.eval()
+    src = data[:400].view(4, 100).t()
+    out = model(src[:-1])
+    manual = model.nll(out.output, src[1:]).item()
+    assert a == pytest.approx(manual, rel=1e-5)
+    model.train()  # evaluate restores the previous mode
+    evaluate(model, data, cfg, batch_size=2)
+    assert model.training
+
+
+def test_training_reduces_the_validation_loss(char_corpus, make_config) -> None:
+    cfg = make_config(epochs=3, max_steps_per_epoch=25, lr=1e-2, batch_size=8, bptt=20)
+    torch.manual_seed(0)
+    model = build_model(cfg, char_corpus.vocab_size)
+    trainer = Trainer(model, char_corpus, cfg)
+    start = trainer.validate()
+    losses = [trainer.run_epoch()["val_loss"] for _ in range(3)]
+    assert losses[-1] < losses[0] < start
+    assert losses[-1] < start - 0.2
+    assert trainer.step == 75 and trainer.epoch == 3
+
+
+def test_step_callback_runs_after_every_optimizer_step(char_corpus, make_config) -> None:
+    cfg = make_config(max_steps_per_epoch=4)
+    model = build_model(cfg, char_corpus.vocab_size)
+    steps = []
+    trainer = Trainer(model, char_corpus, cfg, step_callback=lambda t: steps.append(t.step))
+    trainer.run_epoch()
+    assert steps == [1, 2, 3, 4]
+
+
+def test_nt_asgd_switches_after_nonmono_worse_epochs_and_evaluates_averaged_weights(
+    char_corpus, make_config
+) -> None:
+    cfg = make_config(optimizer="sgd", lr=1.0, nonmono=2, max_steps_per_epoch=2)
+    model = build_model(cfg, char_corpus.vocab_size)
+    trainer = Trainer(model, char_corpus, cfg)
+    losses = iter([5.0, 4.0, 3.0, 4.9, 4.5, 4.4])
+    trainer.validate = lambda: next(losses)  # type: ignore[method-assign]
+    switched_at = None
+    for epoch in range(1, 7):
+        trainer.run_epoch()
+        if trainer.asgd and switched_at is None:
+            switched_at = epoch
+    # epoch 4: 4.9 is not worse than min([5]) (all but the last 2); epoch 5: 4.5 > min([5, 4])
+    assert switched_at == 5
+    assert isinstance(trainer.optimizer, torch.optim.ASGD)
+    # under ASGD the averaged weights are swapped in and then restored
+    p = trainer.params[0]
+    current = p.detach().clone()
+    ax = trainer.optimizer.state[p]["ax"]
+    with trainer.averaged_weights():
+        assert torch.equal(p.detach(), ax)
+    assert torch.equal(p.detach(), current)
+
+
+def test_adam_divides_lr_by_ten_at_when_epochs(char_corpus, make_config) -> None:
+    cfg = make_config(optimizer="adam", lr=1e-3, when=(1, 3), max_steps_per_epoch=1, epochs=3)
+    trainer = Trainer(build_model(cfg, char_corpus.vocab_size), char_corpus, cfg)
+    lrs = []
+    for _ in range(3):
+        trainer.run_epoch()
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+    assert lrs == pytest.approx([1e-4, 1e-4, 1e-5])
+
+
+def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(
+    tmp_path, char_corpus, make_config
+) -> None:
+    cfg = make_config(optimizer="sgd", lr=5.0, nonmono=0, epochs=3, max_steps_per_epoch=5)
+    straight = train_run(cfg, tmp_path / "a", corpus=char_corpus, tensorboard=False)
+    first = train_run(cfg.replace(epochs=1), tmp_path / "b", corpus=char_corpus, tensorboard=False)
+    assert first["epochs_done"] == 1
+    resumed = train_run(cfg, tmp_path / "b", corpus=char_corpus, resume=True, tensorboard=False)
+    keys = (
+        "valid_loss",
+        "test_loss",
+        "valid_bpc",
+        "test_bpc",
+        "steps",
+        "train_tokens",
+        "best_epoch",
+    )
+    assert {k: resumed[k] for k in keys} == {k: straight[k] for k in keys}
+    assert resumed["optimizer_at_end"] == straight["optimizer_at_end"]
+    sa = load_checkpoint(tmp_path / "a" / CHECKPOINT)["model"]
+    sb = load_checkpoint(tmp_path / "b" / CHECKPOINT)["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_existing_dir(
+    tmp_path, char_corpus, make_config
+) -> None:
+    cfg = make_config(epochs=1, max_steps_per_epoch=1)
+    train_run(cfg, tmp_path, corpus=char_corpus, tensorboard=False)
+    with pytest.raises(ValueError, match="lr"):
+        train_run(cfg.replace(lr=0.5), tmp_path, corpus=char_corpus, resume=True, tensorboard=False)
+    with pytest.raises(ValueError, match="already holds a run"):
+        train_run(cfg, tmp_path, corpus=char_corpus, tensorboard=False)
+
+
+def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
+    tmp_path, char_corpus, make_config
+) -> None:
+    cfg = make_config(epochs=3, max_steps_per_epoch=3)
+    train_run(cfg.replace(epochs=1), tmp_path, corpus=char_corpus, tensorboard=False)
+    good = load_checkpoint(tmp_path / CHECKPOINT)
+
+    def poison(trainer: Trainer) -> None:
+        if trainer.step == 5:  # second step of epoch 2
+            with torch.no_grad():
+                trainer.model.rnns[0].weight[0, 0] = float("nan")
+
+    with pytest.raises(TrainingDivergedError, match=r"epoch 2, step 3 .*global step 6.*checkpoint"):
+        train_run(
+            cfg, tmp_path, corpus=char_corpus, resume=True, tensorboard=False, step_callback=poison
+        )
+    kept = load_checkpoint(tmp_path / CHECKPOINT)
+    assert kept["epoch"] == 1 and kept["step"] == good["step"]
+    assert all(torch.isfinite(v).all() for v in kept["model"].values())
+
+
+def test_huge_learning_rate_diverges_with_a_clear_error(tmp_path, char_corpus, make_config) -> None:
+    cfg = make_config(optimizer="sgd", lr=1e30, clip=0.0, epochs=2, max_steps_per_epoch=20)
+    with pytest.raises(TrainingDivergedError, match="training loss is (nan|inf)"):
+        train_run(cfg, tmp_path, corpus=char_corpus, tensorboard=False)
+
+
+def test_run_dir_holds_config_metrics_checkpoints_and_tensorboard_events(
+    tmp_path, char_corpus, make_config
+) -> None:
+    cfg = make_config(epochs=1, max_steps_per_epoch=4)
+    metrics = train_run(cfg, tmp_path, corpus=char_corpus, tensorboard=True)
+    assert json.loads((tmp_path / "config.json").read_text())["nhid"] == cfg.nhid
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["test_bpc"] == pytest.approx(metrics["test_loss"] / math.log(2))
+    assert on_disk["eval_batch_size"] == cfg.eval_batch_size
+    assert on_disk["test_batch_size"] == cfg.test_batch_size
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT)
+    assert ckpt["config"] == cfg.to_dict()
+    assert set(load_checkpoint(tmp_path / BEST)) >= {"model", "config", "epoch"}
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_enwik8_smoke_trains_on_a_made_file(tmp_path, make_config) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    text = ("<page><title>Test</title> " * 4000).encode()
+    noise = rng.integers(0, 256, size=20_000, dtype=np.uint8).tobytes()
+    raw = (text + noise)[:120_000]
+    (tmp_path / "enwik8").write_bytes(raw)
+    from lm.presets import SMOKE
+
+    cfg = SMOKE["enwik8"].replace(enwik8_splits=(100_000, 10_000, 10_000), epochs=1)
+    corpus = load_enwik8_folder(tmp_path, cfg.enwik8_splits)
+    metrics = train_run(cfg, tmp_path / "run", corpus=corpus, tensorboard=False)
+    assert math.isfinite(metrics["test_bpc"]) and metrics["test_bpc"] < 8.5
+
+
+def test_cli_trains_the_smoke_preset_on_real_ptb_char(tmp_path, real_data_root, capsys) -> None:
+    rc = main(["--model", "ptbc", "--preset", "smoke", "--run-dir", str(tmp_path), "--data-dir",
+               str(real_data_root), "--no-progress", "--epochs", "1", "--threads", "1"])  # fmt: skip
+    assert rc == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["epochs_done"] == 1 and metrics["test_bpc"] < 6
+    assert (tmp_path / "log.txt").read_text().count("epoch 1") == 1
+    assert (
+        main(["--model", "ptbc", "--preset", "smoke", "--lr", "-1", "--run-dir", str(tmp_path)])
+        == 2
+    )
