@@ -211,9 +211,16 @@ class _Runner:
     """Runs points as subprocesses and can stop the ones still running."""
 
     def __init__(
-        self, runner: Sequence[str], runs_dir: Path, extra: Sequence[str], env: dict | None
+        self,
+        runner: Sequence[str],
+        runs_dir: Path,
+        extra: Sequence[str],
+        env: dict | None,
+        jobs: int = 1,
     ):
         self.runner, self.runs_dir, self.extra, self.env = list(runner), runs_dir, list(extra), env
+        # N jobs each using every core would fight over them: split the cores between the jobs.
+        self.threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
         self._live: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self.stopping = False
@@ -221,7 +228,11 @@ class _Runner:
     def command(self, point: SweepPoint, resume: bool) -> list[str]:
         cmd = [*self.runner, *point.args(), "--runs-root", str(self.runs_dir)]
         cmd += ["--run-dir", str(point.run_dir(self.runs_dir))]
-        return [*cmd, "--resume", *self.extra] if resume else [*cmd, *self.extra]
+        if resume:
+            cmd.append("--resume")
+        if self.threads is not None and "--threads" not in self.extra:
+            cmd += ["--threads", str(self.threads)]
+        return [*cmd, *self.extra]
 
     def log_paths(self, point: SweepPoint) -> tuple[Path, Path]:
         # Not in the run dir: compress.run refuses a non-empty run dir it is not resuming.
@@ -300,7 +311,7 @@ def run_sweep(
     # The first point of each seed trains (or finds) its dense model; the others reuse it.
     first = [next(p for p in todo if p.seed == s) for s in dict.fromkeys(p.seed for p in todo)]
     rest = [p for p in todo if p not in first]
-    worker = _Runner(runner, runs_dir, extra, env)
+    worker = _Runner(runner, runs_dir, extra, env, jobs)
     bar = tqdm(
         total=len(points),
         initial=len(points) - len(todo),
@@ -367,7 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gamma", type=float, nargs="+", default=[1.75])
     p.add_argument("--bits", type=int, nargs="+", default=[32])
     p.add_argument("--seed", type=int, nargs="+", default=[0])
-    p.add_argument("--jobs", type=int, default=1, help="points run at once (default 1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="points run at once (default 1); with N > 1 each gets --threads cores/N unless "
+        "--threads is among the arguments after --",
+    )
     p.add_argument("--runs-dir", default="runs", help="run records go to RUNS_DIR/<model>/<run-id>")
     p.add_argument("--runner", help="command run per point instead of `python -m compress.run`")
     p.add_argument("--report-out", help="report folder (default RUNS_DIR/<model>/report)")
@@ -399,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.seed,
         )
         if args.dry_run:
-            worker = _Runner(runner, runs_dir, extra, None)
+            worker = _Runner(runner, runs_dir, extra, None, args.jobs)
             for p in points:
                 state = point_state(p, runs_dir)
                 print(f"{state:8s} {shlex.join(worker.command(p, state == 'resume'))}")

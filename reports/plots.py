@@ -214,7 +214,7 @@ def fig_sparsity_quality(df: pd.DataFrame) -> Figure | None:
     ax.set_ylabel(_ylabel(df))
     ax.set_title(f"{model} ({preset} preset): sparsity against quality")
     ax.grid(True, color="0.9")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="best", handlelength=3.5)
     return fig
 
 
@@ -305,6 +305,7 @@ def fig_sweeps(df: pd.DataFrame) -> Figure | None:
     fig = new_figure(10.0, 6.6)
     axes = fig.subplots(2, 2, sharex="col")
     dense = _dense_rows(df)
+    alpha_styles = _alpha_styles(df)
     panels = (
         (0, gamma_lines, "gamma", "α", "γ (conflict budget: pruned weights per group / rows)"),
         (1, alpha_lines, "alpha", "γ", "α (max_paths: columns combined per array column)"),
@@ -323,7 +324,8 @@ def fig_sweeps(df: pd.DataFrame) -> Figure | None:
                     color="0.3",
                 )
         for i, (value, grp) in enumerate(sorted(lines.items())):
-            st = style(i)
+            # Lines per alpha keep the alpha's style from Figures 1 and 2.
+            st = alpha_styles.get((int(value), ref), style(i)) if x == "gamma" else style(i)
             label = f"{legend_sym}={value:g}"
             top.plot(grp[x], grp["packing_efficiency"], label=label, markersize=7, **st)
             bottom.plot(grp[x], grp["quality"], label=label, markersize=7, **st)
@@ -339,13 +341,13 @@ def fig_sweeps(df: pd.DataFrame) -> Figure | None:
                 label="dense baseline",
             )
         _draw_anchors(bottom, df)
-        top.set_ylabel("packing efficiency (nnz / (rows × columns))")
+        top.set_ylabel("packing efficiency\n(nonzeros / packed array cells)")
         bottom.set_ylabel(_ylabel(df))
         bottom.set_xlabel(xlabel)
         for ax in (top, bottom):
             ax.grid(True, color="0.9")
         if lines:
-            bottom.legend(fontsize=8, loc="best")
+            bottom.legend(fontsize=8, loc="best", handlelength=3.5)
     axes[0, 0].set_title("γ sweep")
     axes[0, 1].set_title("α sweep")
     fig.suptitle(f"{model} ({preset} preset): column-combining parameters, {ref}-bit weights")

@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,17 @@ def test_grid_rejects_bad_settings(alphas, gammas, bits, message):
 def test_sweep_records_a_failed_point_goes_on_and_builds_the_report(
     fake, tmp_path, monkeypatch, capsys
 ):
+    import reports.build
+    from reports.records import load_runs
+
+    built = {}
+
+    def fake_build(runs_dir, out, formats):
+        # Drawing figures is the report tests' business; here: built once, from these records.
+        built.update(runs=load_runs(runs_dir), out=out, formats=formats)
+        return types.SimpleNamespace(index=Path(out) / "index.md")
+
+    monkeypatch.setattr(reports.build, "build_report", fake_build)
     monkeypatch.setenv("FAKE_FAIL_ALPHAS", "8")
     out = tmp_path / "report"
     assert _sweep(fake, "--jobs", "2", "--report-out", str(out), "--report-formats", "png") == 1
@@ -131,13 +143,14 @@ def test_sweep_records_a_failed_point_goes_on_and_builds_the_report(
         assert json.loads((runs / rid / "metrics.json").read_text())["status"] == "finished"
     printed = capsys.readouterr().out
     assert "2 finished, 1 failed" in printed and f"report: {out / 'index.md'}" in printed
-    index = (out / "index.md").read_text()
-    assert "`a8-g1.75-b32-cpu-s0`: RuntimeError: made-up failure at alpha 8" in index
-    table = (out / "tables" / "ptbc-cpu.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in table[1:]] == [
-        "dense-cpu-s0",
+    assert built["out"] == out and built["formats"] == ["png"]
+    assert sorted(r.run_id for r in built["runs"].finished) == [
         "a1-g1.75-b32-cpu-s0",
         "a3-g1.75-b32-cpu-s0",
+        "dense-cpu-s0",
+    ]
+    assert [(r.run_id, r.error) for r in built["runs"].failed] == [
+        ("a8-g1.75-b32-cpu-s0", "RuntimeError: made-up failure at alpha 8")
     ]
     assert "RuntimeError" in (runs / "sweep-logs" / "a8-g1.75-b32-cpu-s0.stderr.log").read_text()
 
@@ -213,3 +226,33 @@ def test_stop_ends_a_running_point_without_a_failure_record(tmp_path: Path):
 def test_last_line_skips_blank_lines_and_progress_redraws():
     assert last_line("a\r b\rTraceback\nValueError: x\n\n") == "ValueError: x"
     assert last_line("") == ""
+
+
+def test_every_flag_the_sweep_passes_is_accepted_by_compress_run(tmp_path: Path):
+    from compress.run import build_parser
+
+    runner = _Runner(
+        ["python", "-m", "compress.run"], tmp_path, ["--finetune-epochs", "1"], None, jobs=2
+    )
+    for resume in (False, True):
+        cmd = runner.command(SweepPoint("ptbc", "cpu", 0, 3, 1.75, 8), resume)
+        args = build_parser().parse_args(cmd[3:])
+        assert (args.model, args.preset, args.seed, args.max_paths, args.gamma, args.bits) == (
+            "ptbc",
+            "cpu",
+            0,
+            3,
+            1.75,
+            8,
+        )
+        assert Path(args.run_dir) == tmp_path / "ptbc" / "a3-g1.75-b8-cpu-s0"
+        assert Path(args.runs_root) == tmp_path and args.resume is resume
+        assert args.threads >= 1 and args.finetune_epochs == 1
+
+
+def test_jobs_split_the_cores_unless_threads_are_given(tmp_path: Path):
+    point = SweepPoint("ptbc", "cpu", 0, 3, 1.75, 8)
+    assert "--threads" not in _Runner(["r"], tmp_path, [], None, jobs=1).command(point, False)
+    assert "--threads" in _Runner(["r"], tmp_path, [], None, jobs=2).command(point, False)
+    cmd = _Runner(["r"], tmp_path, ["--threads", "3"], None, jobs=2).command(point, False)
+    assert cmd.count("--threads") == 1 and cmd[-2:] == ["--threads", "3"]
