@@ -125,6 +125,10 @@ class Erf(Surrogate):
     def forward(self, u: torch.Tensor, strict: bool = False) -> torch.Tensor:
         return _ErfSpike.apply(u, self.alpha, strict)
 
+    def grad(self, u: torch.Tensor) -> torch.Tensor:
+        """The surrogate derivative at u (for cells that fuse their own backward)."""
+        return (self.alpha / math.sqrt(math.pi)) * torch.exp(-((self.alpha * u) ** 2))
+
     def primitive(self, u: torch.Tensor) -> torch.Tensor:
         return torch.special.erfc(-self.alpha * u) / 2
 
@@ -145,6 +149,10 @@ class ATan(Surrogate):
 
     def forward(self, u: torch.Tensor, strict: bool = False) -> torch.Tensor:
         return _ATanSpike.apply(u, self.alpha, strict)
+
+    def grad(self, u: torch.Tensor) -> torch.Tensor:
+        """The surrogate derivative at u (for cells that fuse their own backward)."""
+        return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * u) ** 2)
 
     def primitive(self, u: torch.Tensor) -> torch.Tensor:
         return torch.atan(math.pi / 2 * self.alpha * u) / math.pi + 0.5

@@ -143,6 +143,32 @@ def test_gate_cell_clamp_is_forward_only_gradient_passes_straight_through():
     assert c0.grad.item() == 1.0  # d c'/d c = f = 1: the clamp does not stop the gradient
 
 
+@pytest.mark.parametrize("clamp", [True, False])
+@pytest.mark.parametrize("surrogate", ["erf", "atan"])
+def test_fused_gate_update_matches_unfused_values_and_gradients(clamp, surrogate):
+    torch.manual_seed(0)
+    fused = GateSpikingLSTM(5, 8, num_layers=2, clamp=clamp, surrogate=surrogate).double()
+    plain = GateSpikingLSTM(5, 8, num_layers=2, clamp=clamp, surrogate=surrogate).double()
+    plain.load_state_dict(fused.state_dict())
+    for cell in plain.cells:
+        cell.fused = False
+    x = torch.randn(9, 4, 5, dtype=torch.float64) * 2
+    c0 = torch.rand(2, 4, 8, dtype=torch.float64) * 2
+    h0 = torch.zeros(2, 4, 8, dtype=torch.float64)
+    results = []
+    for stack in (fused, plain):
+        y, (h, c) = stack(x, (h0, c0), lengths=[9, 7, 3, 9])
+        # Weight outputs and final states differently, so every backward path is checked.
+        loss = (y * torch.arange(8.0, dtype=torch.float64)).sum() + 0.5 * c.sum() + h.sum()
+        loss.backward()
+        results.append((y, h, c, [p.grad.clone() for p in stack.parameters()]))
+    (y1, h1, c1, g1), (y2, h2, c2, g2) = results
+    assert torch.equal(y1, y2) and torch.equal(h1, h2) and torch.equal(c1, c2)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert any(float(g.abs().sum()) > 0 for g in g1)
+
+
 def test_gate_cell_without_clamp_lets_c_grow_as_older_spikingjelly():
     cell = GateSpikingLSTMCell(1, 1, clamp=False)
     with torch.no_grad():
