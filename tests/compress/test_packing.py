@@ -91,6 +91,12 @@ def test_combine_figures_match_the_groups(case):
     l1 = np.abs(W).sum(dtype=np.float64) - np.abs(W_combined).sum(dtype=np.float64)
     assert stats.pruned_l1 == pytest.approx(l1, abs=1e-4)
     assert stats.groups == len(ptr) - 1
+    layer = pack_layer(W, ptr, gcols, name="fc", max_paths=alpha, gamma=gamma)
+    assert layer.groups == stats.groups and layer.nnz == stats.nnz
+    assert layer.packing_efficiency == pytest.approx(stats.packing_efficiency)
+    assert layer.column_reduction == stats.column_reduction
+    assert layer.tiles(4, 3) == stats.tiles(4, 3)
+    assert layer.pruned_conflicts == stats.pruned_conflicts
 
 
 def test_figures_on_a_hand_example():
