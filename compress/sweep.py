@@ -225,12 +225,13 @@ class _Runner:
         self._lock = threading.Lock()
         self.stopping = False
 
-    def command(self, point: SweepPoint, resume: bool) -> list[str]:
+    def command(self, point: SweepPoint, resume: bool, alone: bool = False) -> list[str]:
+        """The runner's command line; `alone`: no other point runs beside it (all cores)."""
         cmd = [*self.runner, *point.args(), "--runs-root", str(self.runs_dir)]
         cmd += ["--run-dir", str(point.run_dir(self.runs_dir))]
         if resume:
             cmd.append("--resume")
-        if self.threads is not None and "--threads" not in self.extra:
+        if self.threads is not None and not alone and "--threads" not in self.extra:
             cmd += ["--threads", str(self.threads)]
         return [*cmd, *self.extra]
 
@@ -239,9 +240,9 @@ class _Runner:
         logs = self.runs_dir / point.model / "sweep-logs"
         return logs / f"{point.run_id}.stdout.log", logs / f"{point.run_id}.stderr.log"
 
-    def run(self, point: SweepPoint, resume: bool) -> PointResult:
+    def run(self, point: SweepPoint, resume: bool, alone: bool = False) -> PointResult:
         run_dir = point.run_dir(self.runs_dir)
-        cmd = self.command(point, resume)
+        cmd = self.command(point, resume, alone)
         out_path, err_path = self.log_paths(point)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         before = _read_json(run_dir / "metrics.json")
@@ -325,11 +326,13 @@ def run_sweep(
     def run_all(batch: list[SweepPoint], serial: bool = False) -> None:
         nonlocal failed
         queue = list(batch)
+        width = 1 if serial else jobs
+        alone = min(width, len(batch)) == 1
         pending: set[Future] = set()
         while queue or pending:
-            while queue and len(pending) < (1 if serial else jobs):
+            while queue and len(pending) < width:
                 p = queue.pop(0)
-                pending.add(pool.submit(worker.run, p, states[p] == "resume"))
+                pending.add(pool.submit(worker.run, p, states[p] == "resume", alone))
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 res = fut.result()
@@ -372,12 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0],
         epilog="Arguments after `--` go to every compress.run call unchanged.",
     )
-    p.add_argument("--model", required=True)
-    p.add_argument("--preset", default="cpu")
-    p.add_argument("--max-paths", type=int, nargs="+", default=[3], metavar="ALPHA")
-    p.add_argument("--gamma", type=float, nargs="+", default=[1.75])
-    p.add_argument("--bits", type=int, nargs="+", default=[32])
-    p.add_argument("--seed", type=int, nargs="+", default=[0])
+    p.add_argument("--model", required=True, help="model name, as for compress.run")
+    p.add_argument("--preset", default="cpu", help="smoke | cpu | paper (default cpu)")
+    p.add_argument("--max-paths", type=int, nargs="+", default=[3], metavar="ALPHA", help="alphas")
+    p.add_argument("--gamma", type=float, nargs="+", default=[1.75], help="conflict budgets")
+    p.add_argument("--bits", type=int, nargs="+", default=[32], help="weight bits (32 = float)")
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds (default 0)")
     p.add_argument(
         "--jobs",
         type=int,
@@ -417,9 +420,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.dry_run:
             worker = _Runner(runner, runs_dir, extra, None, args.jobs)
+            seeds_seen: set[int] = set()
             for p in points:
                 state = point_state(p, runs_dir)
-                print(f"{state:8s} {shlex.join(worker.command(p, state == 'resume'))}")
+                # As run_sweep does: the first unfinished point of a seed runs on its own.
+                alone = (
+                    state != "finished" and p.seed not in seeds_seen and len(set(args.seed)) == 1
+                )
+                if state != "finished":
+                    seeds_seen.add(p.seed)
+                print(f"{state:8s} {shlex.join(worker.command(p, state == 'resume', alone))}")
             return 0
         from tqdm import tqdm
 

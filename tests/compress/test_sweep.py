@@ -254,5 +254,8 @@ def test_jobs_split_the_cores_unless_threads_are_given(tmp_path: Path):
     point = SweepPoint("ptbc", "cpu", 0, 3, 1.75, 8)
     assert "--threads" not in _Runner(["r"], tmp_path, [], None, jobs=1).command(point, False)
     assert "--threads" in _Runner(["r"], tmp_path, [], None, jobs=2).command(point, False)
+    assert "--threads" not in _Runner(["r"], tmp_path, [], None, jobs=2).command(
+        point, False, alone=True
+    )
     cmd = _Runner(["r"], tmp_path, ["--threads", "3"], None, jobs=2).command(point, False)
     assert cmd.count("--threads") == 1 and cmd[-2:] == ["--threads", "3"]
