@@ -23,6 +23,7 @@ __all__ = ["PRESETS", "TranslatorConfig", "get_preset"]
 KINDS = ("output", "gate", "analog")
 CORPORA = ("tatoeba", "wmt19")
 TF_SCHEDULES = ("published", "linear", "constant")
+LR_SCHEDULES = ("cosine", "published")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TranslatorConfig:
     max_steps: int = 0  # stop after N optimizer steps (0: run all epochs)
     lr: float = 5e-4
     lr_min: float = 5e-6
+    lr_schedule: str = "cosine"  # published: CosineAnnealingLR with T_max = 2 epochs, cycling
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 1e-4
     label_smoothing: float = 0.03
@@ -87,6 +89,8 @@ class TranslatorConfig:
             object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         if self.corpus not in CORPORA:
             raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.tf_schedule not in TF_SCHEDULES:
@@ -224,6 +228,7 @@ PRESETS: dict[str, TranslatorConfig] = {
         epochs=12,
         lr=5e-4,
         lr_min=5e-6,
+        lr_schedule="published",
         betas=(0.9, 0.99),
         weight_decay=1e-4,
         label_smoothing=0.03,

@@ -45,10 +45,12 @@ __all__ = [
     "NMTData",
     "TrainSet",
     "build_model",
+    "calibration_batches",
     "evaluate",
     "learning_rate",
     "load_data",
     "prepare_data",
+    "steps_per_epoch_of",
     "teacher_forcing_ratio",
     "train",
     "translate",
@@ -231,9 +233,17 @@ def build_model(config: TranslatorConfig, src_vocab: int, tgt_vocab: int) -> Tra
 def learning_rate(
     config: TranslatorConfig, step: int, total_steps: int, steps_per_epoch: int
 ) -> float:
-    """Cosine from `lr` to `lr_min` over the run (`lr_schedule`-free: one half period)."""
-    span = max(1, total_steps)
-    frac = min(step, span) / span
+    """The learning rate at optimizer step `step` (0-based).
+
+    - cosine: one half cosine from `lr` to `lr_min` over the whole run.
+    - published (SpikingParrot's train.py): torch's CosineAnnealingLR with T_max = two epochs
+      of steps, stepped every batch and never stopped, so over 12 epochs it goes down to
+      `lr_min` and back up three times."""
+    if config.lr_schedule == "published":
+        frac = step / max(1, 2 * steps_per_epoch)
+    else:
+        span = max(1, total_steps)
+        frac = min(step, span) / span
     return config.lr_min + (config.lr - config.lr_min) * (1 + math.cos(math.pi * frac)) / 2
 
 
@@ -306,6 +316,23 @@ def _file_logger(run_dir: Path) -> logging.Handler:
 # ----------------------------------------------------------------------------- training
 
 
+def steps_per_epoch_of(config: TranslatorConfig, data: NMTData) -> int:
+    """Optimizer steps in one epoch (the same for every epoch)."""
+    ts = data.train
+    batches = train_batches(ts.buckets, ts.src_len, ts.tgt_len, config.batch_size,
+                            config.batch_tokens, config.seed, 0)  # fmt: skip
+    return len(batches)
+
+
+def calibration_batches(data: NMTData, config: TranslatorConfig, n: int, device="cpu"):
+    """The first `n` training batches of epoch 0 as (src, src_len, tgt_in) tensors, for
+    activation-range calibration: run them with `model(*batch)`."""
+    ts = data.train
+    batches = train_batches(ts.buckets, ts.src_len, ts.tgt_len, config.batch_size,
+                            config.batch_tokens, config.seed, 0)[:n]  # fmt: skip
+    return [_tensors(ts.src, ts.tgt, idx, device)[:3] for idx in batches]
+
+
 def _loss_fn(config: TranslatorConfig) -> nn.Module:
     return nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=config.label_smoothing)
 
@@ -343,13 +370,20 @@ def train(
     resume: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    *,
+    epochs: int | None = None,
+    extra_state=None,
+    lr_scale: float = 1.0,
 ) -> dict:
     """Train `model` in place; returns the training metrics (also in run_dir/train.json).
 
     `callback(step, model)` runs after every optimizer step (the compression passes hook in
     there). Checkpoints go to run_dir/checkpoint.pt every `checkpoint_every` steps, at every
     epoch end and on KeyboardInterrupt; `resume=True` continues from it (same batches, same
-    random draws, so the result equals an uninterrupted run)."""
+    random draws, so the result equals an uninterrupted run). `epochs` overrides
+    `config.epochs` (fine-tuning), `lr_scale` scales the whole learning-rate schedule, and
+    `extra_state` (anything with state_dict / load_state_dict, e.g. the compression masks) is
+    saved in and restored from the checkpoint."""
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
@@ -367,11 +401,11 @@ def train(
             model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
         )
         ts = data.train
-        steps_per_epoch = len(
-            train_batches(ts.buckets, ts.src_len, ts.tgt_len, config.batch_size,
-                          config.batch_tokens, config.seed, 0)
-        )  # fmt: skip
-        total_steps = config.epochs * steps_per_epoch
+        steps_per_epoch = steps_per_epoch_of(config, data)
+        n_epochs = config.epochs if epochs is None else epochs
+        if n_epochs < 0 or lr_scale <= 0:
+            raise ValueError(f"need epochs >= 0 and lr_scale > 0, got {n_epochs} and {lr_scale}")
+        total_steps = n_epochs * steps_per_epoch
         if config.max_steps:
             total_steps = min(total_steps, config.max_steps)
         state = {"epoch": 0, "batch": 0, "step": 0, "train_time_s": 0.0, "tokens": 0}
@@ -381,6 +415,10 @@ def train(
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["torch_rng"])
+            if extra_state is not None and ckpt.get("extra") is not None:
+                extra_state.load_state_dict(ckpt["extra"])
+            if ckpt.get("config") != config.to_dict():
+                log.warning("resuming with a config that differs from the checkpoint's")
             state = ckpt["state"]
             log.info("resumed from %s at step %d (epoch %d)", ckpt_path, state["step"],
                      state["epoch"])  # fmt: skip
@@ -391,7 +429,8 @@ def train(
             _atomic_torch_save(
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "torch_rng": torch.get_rng_state(), "state": dict(state),
-                 "config": config.to_dict()},
+                 "config": config.to_dict(),
+                 "extra": None if extra_state is None else extra_state.state_dict()},
                 ckpt_path,
             )  # fmt: skip
 
@@ -406,14 +445,14 @@ def train(
                    dynamic_ncols=True)  # fmt: skip
         recent: list[float] = []
         try:
-            while state["step"] < total_steps and state["epoch"] < config.epochs:
+            while state["step"] < total_steps and state["epoch"] < n_epochs:
                 epoch = state["epoch"]
                 batches = train_batches(ts.buckets, ts.src_len, ts.tgt_len, config.batch_size,
                                         config.batch_tokens, config.seed, epoch)  # fmt: skip
                 while state["batch"] < len(batches) and state["step"] < total_steps:
                     t0 = time.perf_counter()
                     step = state["step"]
-                    lr = learning_rate(config, step, total_steps, steps_per_epoch)
+                    lr = lr_scale * learning_rate(config, step, total_steps, steps_per_epoch)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     tf = teacher_forcing_ratio(config, epoch, step, total_steps, steps_per_epoch)

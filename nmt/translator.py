@@ -18,6 +18,15 @@ state after the last pad). With `faithful=True` all three are reproduced, and so
 hidden size (the cells' `zero_state_quirk`): in the original that makes the first encoder stack
 layer and decoder layers 2..L memoryless.
 
+Other departures from the original, outside the model (see nmt/train.py, nmt/decode.py,
+nmt/buckets.py): its collate pads every batch to its bucket's upper edge + 1 (so every sentence
+ends in at least one pad, which the unmasked model then reads) and validates on batches padded to
+128 tokens; its data order inside a bucket shard never changes between epochs and epoch 0 runs
+the buckets sorted by length; its beam search divides logits by a repetition penalty (which
+raises negative logits) and mixes length-normalised and raw scores; its greedy decoder runs every
+sentence for max_length steps. We pad to the batch's longest sentence, reshuffle every epoch,
+use the GNMT length penalty and stop at EOS; `faithful` does not reproduce these.
+
 With full teacher forcing every decoder layer runs over the whole target sequence before the
 next one (the recurrence of layer l depends only on its own state and on layer l - 1's outputs),
 so attention is one batched product per layer; a step with scheduled sampling falls back to the

@@ -113,6 +113,7 @@ def test_paper_preset_is_the_published_configuration():
     assert (p.src_vocab, p.tgt_vocab) == (16384, 16384)
     assert (p.lr, p.lr_min, p.betas, p.weight_decay) == (5e-4, 5e-6, (0.9, 0.99), 1e-4)
     assert (p.label_smoothing, p.clip, p.tf_schedule) == (0.03, 1.0, "published")
+    assert p.lr_schedule == "published"
     with pytest.raises(ValueError, match="WMT19"):
         load_data(p, None)
 
@@ -135,6 +136,9 @@ def test_cosine_learning_rate_ends_at_lr_min():
     assert learning_rate(cfg, 0, 100, 10) == pytest.approx(1e-3)
     assert learning_rate(cfg, 50, 100, 10) == pytest.approx((1e-3 + 1e-5) / 2)
     assert learning_rate(cfg, 100, 100, 10) == pytest.approx(1e-5)
+    pub = cfg.replace(lr_schedule="published")  # period: 4 epochs of 10 steps, whatever the run
+    assert learning_rate(pub, 20, 100, 10) == pytest.approx(1e-5)
+    assert learning_rate(pub, 40, 100, 10) == pytest.approx(1e-3)
 
 
 def test_prepared_data_has_no_source_in_two_splits(data):
