@@ -96,19 +96,18 @@ def save_figure(
 
 
 def quality_split(df: pd.DataFrame) -> str:
+    """Which split the figures plot: "test", else "valid" when some run lacks a test figure."""
     if df["test"].notna().all():
         return "test"
     if df["valid"].notna().all():
         return "valid"
-    return "test"  # mixed: `quality` falls back to valid row by row, the label says test
+    return "test (valid where test is missing)"
 
 
 def quality(df: pd.DataFrame) -> pd.Series:
-    return (
-        df["test"].where(df["test"].notna(), df["valid"])
-        if quality_split(df) == "test"
-        else df["valid"]
-    )
+    if quality_split(df) == "valid":
+        return df["valid"]
+    return df["test"].where(df["test"].notna(), df["valid"])
 
 
 def _meta(df: pd.DataFrame) -> tuple[str, str, str, bool]:
@@ -175,10 +174,10 @@ def pareto_front(
     q = np.asarray(qual, dtype=float)
     if not higher_is_better:
         q = -q
-    keep = np.ones(len(c), dtype=bool)
-    for i in range(len(c)):
+    keep = np.isfinite(c) & np.isfinite(q)  # a run without a number is on no front
+    for i in np.flatnonzero(keep):
         dominated = (c <= c[i]) & (q >= q[i]) & ((c < c[i]) | (q > q[i]))
-        keep[i] = not dominated.any()
+        keep[i] = not dominated[keep].any()
     return keep
 
 
@@ -434,7 +433,7 @@ ZERO, REMOVED = 0, 1
 
 
 def matrix_images(
-    layer: PackedLayer, before: np.ndarray | None, max_rows: int = 128, max_cols: int = 192
+    layer: PackedLayer, before: np.ndarray | None, max_rows: int = 64, max_cols: int = 64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Images for the figure: (columns of the first groups, grouped; packed groups) over the first
     `max_rows` rows. Cell codes: 0 zero, 1 removed (nonzero in `before`, not kept), 2+k kept in a
@@ -463,8 +462,8 @@ def fig_matrix(
     run_id: str,
     layer: str | None = None,
     dense_dir: str | os.PathLike | None = None,
-    max_rows: int = 128,
-    max_cols: int = 192,
+    max_rows: int = 64,
+    max_cols: int = 64,
 ) -> tuple[Figure, str]:
     """One layer before and after combining, and a caption saying what is cropped."""
     pl = read_packed_layer(run_dir, layer)
@@ -499,7 +498,7 @@ def fig_matrix(
         f"before: {len(col_ids)} of {pl.cols} input columns, in group order", fontsize=10
     )
     axes[1].set_title(f"after: {shown} of {pl.groups} groups,\none array column each", fontsize=10)
-    axes[0].set_xlabel("input columns (colour = group, white rules between groups)")
+    axes[0].set_xlabel("shown input columns, reordered by group (colour = group)")
     axes[1].set_xlabel("packed array columns")
     handles = [
         Patch(facecolor=GROUP_COLORS[0], label="kept weight (colour = its group)"),
