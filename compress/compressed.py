@@ -106,61 +106,61 @@ def run_compressed(ctx, dense_stage) -> int:
     from compress.run import read_json, simulate_packed, write_json
 
     spec, cfg, run, run_dir = ctx.spec, ctx.cfg, ctx.run, ctx.run_dir
-    ctx.data = spec.load_data(cfg, ctx.args.data_dir)
-    dense_model, dense_metrics = dense_stage(ctx)
-    dense_packed = PackedModel.load(ctx.dense_dir / "packed")
-    dense_hw = simulate_packed(dense_packed.to_json(), run.hw)
     metrics_path = run_dir / "metrics.json"
-    if ctx.args.resume and metrics_path.is_file():
-        m = read_json(metrics_path)
-        if m.get("status") == "finished":
-            hw = read_json(run_dir / "hwsim.json")
-            print(
-                format_table(
-                    [("dense", dense_metrics, dense_hw), (run.run_id(), m, hw)], spec.metric
-                )
-            )
-            return 0
+    if (
+        ctx.args.resume
+        and metrics_path.is_file()
+        and read_json(metrics_path).get("status") == "finished"
+    ):
+        print((run_dir / "table.md").read_text(), end="")
+        return 0
+    # config.json goes first, so a run killed at any later point can be resumed by its settings
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(
-        run_dir / "config.json",
-        {
-            "run_id": run_dir.name,
-            "kind": "compressed",
-            "model": run.model,
-            "preset": run.preset,
-            "seed": run.seed,
-            "compress": {
-                "max_paths": run.combine.max_paths,
-                "gamma": run.combine.gamma,
-                "sparsity": run.prune.final_sparsity,
-                "bits": run.quant.bits if run.quant.weights_on else 32,
-                "act_bits": run.quant.act_bits if run.quant.acts_on else 32,
-                "quant": run.quant.mode,
-                "strategy": run.combine.strategy,
-                "section_size": run.combine.section_size,
-                "finetune_epochs": run.finetune_epochs,
-            },
-            "hw": {"array": run.hw.array, **dataclasses.asdict(run.hw)},
-            "dense_dir": str(ctx.dense_dir),
-            "model_config": spec.config_to_dict(cfg),
-            "run": run.to_dict(),
-        },
-    )
+    write_json(run_dir / "config.json", _config_record(ctx))
     write_json(metrics_path, {"status": "running", "error": None})
     try:
+        ctx.data = spec.load_data(cfg, ctx.args.data_dir, verify=not ctx.args.no_verify)
+        dense_model, dense_metrics = dense_stage(ctx)
+        dense_packed = PackedModel.load(ctx.dense_dir / "packed")
+        dense_hw = simulate_packed(dense_packed.to_json(), run.hw)
         metrics, hw = _compress(ctx, dense_model, run_dir)
     except Exception as e:
         write_json(metrics_path, {"status": "failed", "error": f"{type(e).__name__}: {e}"})
         raise
     metrics["dense"] = {"quality": dense_metrics["quality"], "hwsim_total": dense_hw["total"]}
-    write_json(metrics_path, metrics)
     table = format_table(
         [("dense", dense_metrics, dense_hw), (run.run_id(), metrics, hw)], spec.metric
     )
     (run_dir / "table.md").write_text(table + "\n")
+    write_json(metrics_path, metrics)
     print(table)
     return 0
+
+
+def _config_record(ctx) -> dict[str, Any]:
+    run = ctx.run
+    return {
+        "run_id": ctx.run_dir.name,
+        "kind": "compressed",
+        "model": run.model,
+        "preset": run.preset,
+        "seed": run.seed,
+        "compress": {
+            "max_paths": run.combine.max_paths,
+            "gamma": run.combine.gamma,
+            "sparsity": run.prune.final_sparsity,
+            "bits": run.quant.bits if run.quant.weights_on else 32,
+            "act_bits": run.quant.act_bits if run.quant.acts_on else 32,
+            "quant": run.quant.mode,
+            "strategy": run.combine.strategy,
+            "section_size": run.combine.section_size,
+            "finetune_epochs": run.finetune_epochs,
+        },
+        "hw": {"array": run.hw.array, **dataclasses.asdict(run.hw)},
+        "dense_dir": str(ctx.dense_dir),
+        "model_config": ctx.spec.config_to_dict(ctx.cfg),
+        "run": run.to_dict(),
+    }
 
 
 def _compress(ctx, dense_model, run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

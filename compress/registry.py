@@ -30,7 +30,6 @@ class ModelSpec(Protocol):
     dataset: str  # the compress.datasets name its data comes from
     metric: str  # bpc | ppl | accuracy | bleu
     higher_is_better: bool
-    verify_data: bool  # check SHA-256 of the dataset before running
 
     def dense_epochs(self, cfg: Any) -> int: ...
 
@@ -44,7 +43,7 @@ class ModelSpec(Protocol):
 
     def config_to_dict(self, cfg: Any) -> dict[str, Any]: ...
 
-    def load_data(self, cfg: Any, data_dir: str | None) -> Any: ...
+    def load_data(self, cfg: Any, data_dir: str | None, verify: bool = True) -> Any: ...
 
     def build(self, cfg: Any, data: Any) -> nn.Module: ...
 

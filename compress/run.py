@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--array", default="128x128", help="systolic array RxC (default 128x128)")
     p.add_argument("--dataflow", default="ws", help=f"one of: {', '.join(DATAFLOWS)}")
     p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--no-verify", action="store_true", help="skip SHA-256 checks (data you made yourself)"
+    )
     p.add_argument("--run-dir", default=None, help="default runs/<model>/<run-id>")
     p.add_argument("--runs-root", default=None, help="default runs/ in the repository")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
@@ -287,14 +290,12 @@ def prepare(argv: list[str] | None) -> Context:
         raise ValueError(f"unknown preset {args.preset!r}; allowed: {', '.join(PRESETS)}")
     cfg = spec.config(args.preset)
     run = run_config_from_args(args, spec.finetune_epochs(cfg))
-    dataset_dir(spec.dataset, args.data_dir, verify=spec.verify_data)
+    dataset_dir(spec.dataset, args.data_dir, verify=not args.no_verify)
     root = runs_root(args.runs_root) / args.model
     run_dir = Path(args.run_dir) if args.run_dir else root / run.run_id()
     dense_dir = root / f"dense-{args.preset}-s{args.seed}"
     cfg_path = run_dir / "config.json"
-    if args.resume:
-        if not cfg_path.is_file():
-            raise ValueError(f"--resume: {cfg_path} does not exist; nothing to resume")
+    if args.resume and cfg_path.is_file():
         stored = read_json(cfg_path)
         changes = _diff(stored.get("run"), _jsonable_tree(run.to_dict()))
         if changes:
@@ -302,7 +303,7 @@ def prepare(argv: list[str] | None) -> Context:
                 f"--resume: {run_dir} was made with different settings ({'; '.join(changes)}); "
                 f"rerun with its settings or pick another --run-dir"
             )
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif not args.resume and run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(
             f"{run_dir} already holds a run; pass --resume to continue it, or choose --run-dir"
         )

@@ -15,7 +15,6 @@ class FakeSpec:
     dataset = "ptb_char"
     metric = "bpc"
     higher_is_better = False
-    verify_data = False
 
     def config(self, preset):
         return {"preset": preset}
@@ -34,7 +33,8 @@ def env(tmp_path, monkeypatch):
     real_get_spec = R.get_spec
     monkeypatch.setattr(R, "get_spec", lambda n: FakeSpec() if n == "fake" else real_get_spec(n))
     runs = tmp_path / "runs"
-    return {"data": data, "runs": runs, "base": ["--data-dir", str(data), "--runs-root", str(runs)]}
+    base = ["--data-dir", str(data), "--runs-root", str(runs), "--no-verify"]
+    return {"data": data, "runs": runs, "base": base}
 
 
 def _snapshot(root: Path) -> list[str]:
@@ -104,15 +104,6 @@ def test_resume_of_a_run_made_with_other_settings_is_refused(env, capsys):
         "was made with different settings",
     )
     assert "combine.max_paths: 2 -> 3" in err
-
-
-def test_resume_without_a_run_is_refused(env, capsys):
-    _fails(
-        env,
-        capsys,
-        ["--model", "fake", "--run-dir", str(env["runs"] / "none"), "--resume"],
-        "nothing to resume",
-    )
 
 
 def test_an_existing_run_is_not_overwritten_without_resume(env, capsys):
