@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             c = config
             text = (
                 f"{c.name}: {c.rows}x{c.cols} {c.dataflow}, {c.clock_hz / 1e6:g} MHz, "
-                f"weights {c.weight_bits or 'model'}-bit, acts {c.act_bits or 'model'}-bit"
+                f"weight bits {c.weight_bits or 'model'}, act bits {c.act_bits or 'model'}"
                 f"{', bit-serial' if c.bit_serial else ''}{', zero-skip' if c.zero_skip else ''}\n"
                 + result.to_markdown()
             )

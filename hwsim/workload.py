@@ -283,12 +283,13 @@ def _parse_layer(layer: object, index: int) -> PackedLayerInfo:
     if splits != expected:
         raise f.fail("col_splits", str(expected), splits)
     n_splits = len(splits) - 1
-    groups = f.pos_int("groups")
+    # 0 groups is legal: pruning may empty a whole split (or layer), which then costs nothing.
+    groups = f.pos_int("groups", minimum=0)
     gps = f.int_list("groups_per_split", length=n_splits)
     widths = [splits[i + 1] - splits[i] for i in range(n_splits)]
     for g, w in zip(gps, widths):
-        if not 1 <= g <= w:
-            raise f.fail("groups_per_split", f"integers in 1..split width {widths}", gps)
+        if not 0 <= g <= w:
+            raise f.fail("groups_per_split", f"integers in 0..split width {widths}", gps)
     if sum(gps) != groups:
         raise f.fail("groups", f"sum(groups_per_split) = {sum(gps)}", groups)
     max_paths = f.pos_int("max_paths")
@@ -364,6 +365,8 @@ def _split_nnz(info: PackedLayerInfo) -> tuple[int, ...]:
     """
     if info.nnz_per_split is not None:
         return info.nnz_per_split
+    if info.groups == 0:
+        return tuple(0 for _ in info.groups_per_split)
     shares = [info.nnz * g / info.groups for g in info.groups_per_split]
     base = [math.floor(s) for s in shares]
     order = sorted(range(len(shares)), key=lambda i: base[i] - shares[i])
@@ -412,6 +415,8 @@ def from_packed_json(
         in_rate = rates.get(info.name, info.input_spike_rate)
         common = dict(layer=info.name, weight_bits=info.weight_bits, max_paths=info.max_paths)
         if info.kind == "linear":
+            if info.groups == 0:
+                continue
             gemms.append(
                 Gemm(
                     name=info.name,
@@ -429,6 +434,8 @@ def from_packed_json(
             continue
         rec_rate = rates.get(f"{info.name}/recurrent", info.recurrent_spike_rate)
         if fused:
+            if info.groups == 0:
+                continue
             # A fused step sees x and h together; it is a spiking GEMM only if both inputs spike.
             rate = None
             if in_rate is not None and rec_rate is not None:
@@ -451,35 +458,37 @@ def from_packed_json(
             continue
         nnz_in, nnz_rec = _split_nnz(info)
         g_in, g_rec = info.groups_per_split
-        gemms.append(
-            Gemm(
-                name=f"{info.name}/input",
-                part="input",
-                M=T * B,
-                K=g_in,
-                N=info.rows,
-                dense_k=info.input_size,
-                nnz=nnz_in,
-                act_bits=1 if in_rate is not None else info.act_bits,
-                spike_rate=in_rate,
-                **common,
+        if g_in > 0:
+            gemms.append(
+                Gemm(
+                    name=f"{info.name}/input",
+                    part="input",
+                    M=T * B,
+                    K=g_in,
+                    N=info.rows,
+                    dense_k=info.input_size,
+                    nnz=nnz_in,
+                    act_bits=1 if in_rate is not None else info.act_bits,
+                    spike_rate=in_rate,
+                    **common,
+                )
             )
-        )
-        gemms.append(
-            Gemm(
-                name=f"{info.name}/recurrent",
-                part="recurrent",
-                M=B,
-                K=g_rec,
-                N=info.rows,
-                repeats=T,
-                dense_k=info.hidden_size,
-                nnz=nnz_rec,
-                act_bits=1 if rec_rate is not None else info.act_bits,
-                spike_rate=rec_rate,
-                **common,
+        if g_rec > 0:
+            gemms.append(
+                Gemm(
+                    name=f"{info.name}/recurrent",
+                    part="recurrent",
+                    M=B,
+                    K=g_rec,
+                    N=info.rows,
+                    repeats=T,
+                    dense_k=info.hidden_size,
+                    nnz=nnz_rec,
+                    act_bits=1 if rec_rate is not None else info.act_bits,
+                    spike_rate=rec_rate,
+                    **common,
+                )
             )
-        )
     name = doc.get("model") if isinstance(doc.get("model"), str) else ""
     return Workload(tuple(gemms), name=name)
 

@@ -88,6 +88,14 @@ def test_nnz_of_a_layer_is_shared_between_parts_by_packed_cells():
     assert abs(inp.weight_nnz - 1001 / 4) <= 1
 
 
+def test_a_split_pruned_to_zero_groups_costs_nothing():
+    doc = packed_doc([lstm_layer("l", 3, 2, groups_per_split=[0, 2], nnz=8)], seq_len=4)
+    (rec,) = from_packed_json(doc).gemms
+    assert rec.name == "l/recurrent" and rec.weight_nnz == 8
+    empty = packed_doc([lstm_layer("l", 3, 2, groups_per_split=[0, 0], nnz=0)])
+    assert len(from_packed_json(empty)) == 0
+
+
 def test_explicit_nnz_per_split_is_used_when_present():
     layer = lstm_layer("l", 10, 30, groups_per_split=[4, 12], nnz=1000, max_paths=3)
     layer["nnz_per_split"] = [100, 900]
@@ -148,7 +156,8 @@ def _bad(mutate):
             lambda d: d["layers"][0].update(groups_per_split=[3]),
             "'groups_per_split' must be a list of 2",
         ),
-        (lambda d: d["layers"][0].update(groups_per_split=[4, 2], groups=6), "split width"),
+        (lambda d: d["layers"][0].update(groups_per_split=[4, 2], groups=6), "0..split width"),
+        (lambda d: d["layers"][0].update(groups_per_split=[-1, 2], groups=1), "0..split width"),
         (lambda d: d["layers"][0].update(groups=4), r"sum\(groups_per_split\) = 5"),
         (
             lambda d: d["layers"][0].update(col_splits=[0, 2, 5]),
