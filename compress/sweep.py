@@ -2,6 +2,8 @@
 
     python -m compress.sweep --model ptbc --preset cpu --max-paths 1 2 3 4 8 \\
         --gamma 0.25 0.5 1.0 1.75 --bits 32 8 4 [--jobs N] [-- EXTRA compress.run ARGS]
+    python -m compress.sweep --model ptbc --max-paths 1 2 3 4 8 --gamma 1.75 --bits 32 \\
+        --point 3,1.75,8 3,1.75,4        # a grid plus extra (alpha, gamma, bits) points
 
 Each point is one subprocess of the runner (default `python -m compress.run`) called as
 
@@ -78,6 +80,15 @@ class SweepPoint:
         ]  # fmt: skip
 
 
+def _check_setting(alpha: int, gamma: float, bits: int) -> None:
+    if not isinstance(alpha, int) or alpha < 1:
+        raise ValueError(f"--max-paths must be integers >= 1, got {alpha!r}")
+    if not math.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"--gamma must be finite numbers >= 0, got {gamma!r}")
+    if bits not in WEIGHT_BITS:
+        raise ValueError(f"--bits must be 32 (float) or an integer width 2..16, got {bits!r}")
+
+
 def grid(
     model: str,
     preset: str,
@@ -85,30 +96,37 @@ def grid(
     gammas: Sequence[float],
     bits: Sequence[int],
     seeds: Sequence[int] = (0,),
+    points: Sequence[tuple[int, float, int]] = (),
 ) -> list[SweepPoint]:
-    """Every (seed, alpha, gamma, bits), in that nesting order, duplicates dropped."""
-    if not alphas or not gammas or not bits or not seeds:
-        raise ValueError(
-            "the grid is empty: give at least one --max-paths, --gamma, --bits and --seed"
-        )
-    for a in alphas:
-        if not isinstance(a, int) or a < 1:
-            raise ValueError(f"--max-paths must be integers >= 1, got {a!r}")
-    for g in gammas:
-        if not math.isfinite(g) or g < 0:
-            raise ValueError(f"--gamma must be finite numbers >= 0, got {g!r}")
-    for b in bits:
-        if b not in WEIGHT_BITS:
-            raise ValueError(f"--bits must be 32 (float) or an integer width 2..16, got {b!r}")
-    points: list[SweepPoint] = []
+    """Every (seed, alpha, gamma, bits) in that nesting order, then the extra (alpha, gamma,
+    bits) `points` of each seed; duplicates dropped. Empty alphas/gammas/bits with `points`
+    gives just those points."""
+    settings = [(a, g, b) for a in alphas for g in gammas for b in bits] + list(points)
+    if not settings or not seeds:
+        raise ValueError("the grid is empty: give --max-paths, --gamma and --bits, or --point")
+    for a, g, b in settings:
+        _check_setting(a, g, b)
+    out: list[SweepPoint] = []
     for s in seeds:
-        for a in alphas:
-            for g in gammas:
-                for b in bits:
-                    p = SweepPoint(model, preset, int(s), int(a), float(g), int(b))
-                    if p not in points:
-                        points.append(p)
-    return points
+        for a, g, b in settings:
+            p = SweepPoint(model, preset, int(s), int(a), float(g), int(b))
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def parse_point(text: str) -> tuple[int, float, int]:
+    """ALPHA,GAMMA,BITS, e.g. 3,1.75,8."""
+    parts = text.split(",")
+    try:
+        alpha, gamma, bits = int(parts[0]), float(parts[1]), int(parts[2])
+    except (ValueError, IndexError):
+        raise ValueError(
+            f"--point must be ALPHA,GAMMA,BITS such as 3,1.75,8; got {text!r}"
+        ) from None
+    if len(parts) != 3:
+        raise ValueError(f"--point must be ALPHA,GAMMA,BITS such as 3,1.75,8; got {text!r}")
+    return alpha, gamma, bits
 
 
 def _read_json(path: Path) -> dict | None:
@@ -377,10 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model name, as for compress.run")
     p.add_argument("--preset", default="cpu", help="smoke | cpu | paper (default cpu)")
-    p.add_argument("--max-paths", type=int, nargs="+", default=[3], metavar="ALPHA", help="alphas")
-    p.add_argument("--gamma", type=float, nargs="+", default=[1.75], help="conflict budgets")
-    p.add_argument("--bits", type=int, nargs="+", default=[32], help="weight bits (32 = float)")
+    p.add_argument("--max-paths", type=int, nargs="+", metavar="ALPHA", help="alphas (default 3)")
+    p.add_argument("--gamma", type=float, nargs="+", help="conflict budgets (default 1.75)")
+    p.add_argument("--bits", type=int, nargs="+", help="weight bits, 32 = float (default 32)")
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument(
+        "--point",
+        nargs="+",
+        default=[],
+        metavar="A,G,B",
+        help="extra points beside the grid, e.g. --point 3,1.75,8 3,1.75,4; with --point alone "
+        "(no --max-paths/--gamma/--bits) only these points run",
+    )
     p.add_argument(
         "--jobs",
         type=int,
@@ -410,13 +436,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner = shlex.split(args.runner) if args.runner else list(DEFAULT_RUNNER)
     runs_dir = Path(args.runs_dir)
     try:
+        extra_points = [parse_point(t) for t in args.point]
+        only_points = extra_points and not (args.max_paths or args.gamma or args.bits)
         points = grid(
             args.model,
             args.preset,
-            args.max_paths,
-            args.gamma,
-            args.bits,
+            [] if only_points else (args.max_paths or [3]),
+            args.gamma or [1.75],
+            args.bits or [32],
             args.seed,
+            extra_points,
         )
         if args.dry_run:
             worker = _Runner(runner, runs_dir, extra, None, args.jobs)

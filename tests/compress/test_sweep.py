@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compress.sweep import SweepPoint, _Runner, grid, last_line, main, point_state
+from compress.sweep import SweepPoint, _Runner, grid, last_line, main, parse_point, point_state
 from reports.synthetic import write_run
 
 # Behaves like compress.run at its edges: refuses a non-empty run dir without --resume and a
@@ -101,6 +101,30 @@ def test_grid_holds_every_setting_once_with_deterministic_run_ids():
         "1",
         "--bits",
         "4",
+    ]
+
+
+def test_extra_points_join_the_grid_once():
+    points = grid("ptbc", "cpu", [1, 3], [1.75], [32], points=[(3, 1.75, 8), (3, 1.75, 32)])
+    assert [p.run_id for p in points] == [
+        "a1-g1.75-b32-cpu-s0",
+        "a3-g1.75-b32-cpu-s0",
+        "a3-g1.75-b8-cpu-s0",
+    ]
+    assert parse_point("3,1.75,4") == (3, 1.75, 4)
+    with pytest.raises(ValueError, match="ALPHA,GAMMA,BITS"):
+        parse_point("3,1.75")
+    with pytest.raises(ValueError, match="--bits"):
+        grid("ptbc", "cpu", [], [], [], points=[(3, 1.75, 1)])
+
+
+def test_point_option_alone_runs_only_those_points(fake, capsys):
+    argv = ["--model", "ptbc", "--point", "3,1.75,8", "3,1.75,4", "--runs-dir", str(fake["runs"])]
+    assert main([*argv, "--runner", fake["runner"], "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [Path(ln.split("--run-dir ")[1].split()[0]).name for ln in lines] == [
+        "a3-g1.75-b8-cpu-s0",
+        "a3-g1.75-b4-cpu-s0",
     ]
 
 
