@@ -174,7 +174,9 @@ def _index(report_groups: list[GroupReport], runs: RunSet, out: Path, runs_dir: 
         f"({len(runs.finished)} finished, {len(runs.failed)} failed, {len(runs.running)} running). "
         "Only config.json, metrics.json, hwsim.json (and packed.json/.npz for Figure 4) are read.",
         "",
-        "All finished runs, every column: [tables/all_runs.csv](tables/all_runs.csv).",
+        "All finished runs, every column: [tables/all_runs.csv](tables/all_runs.csv)."
+        if runs.finished
+        else "No finished runs: nothing to tabulate or plot.",
         "",
     ]
     for g in report_groups:

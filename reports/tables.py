@@ -238,16 +238,18 @@ def tex_escape(text: str) -> str:
 
 
 def to_latex(table: pd.DataFrame, caption: str = "", label: str = "") -> str:
-    """A booktabs table (needs \\usepackage{booktabs}); a rule separates the dense row(s)."""
+    """A booktabs table scaled to the text width (needs booktabs and graphicx: the table has
+    some twenty columns); a rule separates the dense row(s)."""
     shown = display_frame(table, latex=True)
     headers = list(shown.columns)
     right = [_is_numeric_col(list(shown[h])) for h in headers]
     n_dense = int((table["kind"] == "dense").sum())
-    lines = [r"\begin{table}[t]", r"\centering", r"\small"]
+    lines = [r"% needs \usepackage{booktabs,graphicx}", r"\begin{table}[t]", r"\centering"]
     if caption:
         lines.append(rf"\caption{{{tex_escape(caption)}}}")
     if label:
         lines.append(rf"\label{{{label}}}")
+    lines.append(r"\resizebox{\textwidth}{!}{%")
     lines.append(r"\begin{tabular}{" + "".join("r" if r else "l" for r in right) + "}")
     lines.append(r"\toprule")
     lines.append(" & ".join(headers) + r" \\")  # headers carry their own LaTeX already
@@ -256,7 +258,7 @@ def to_latex(table: pd.DataFrame, caption: str = "", label: str = "") -> str:
         if i == n_dense and 0 < n_dense < len(shown):
             lines.append(r"\midrule")
         lines.append(" & ".join(tex_escape(str(v)) for v in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

@@ -60,3 +60,14 @@ def test_malformed_record_is_one_line_and_exit_code_2(made_sweep: Path, tmp_path
     assert err.count("\n") == 1
     assert err.startswith(f"error: {metrics}: missing key 'array_columns'")
     assert not (tmp_path / "out" / "index.md").exists()
+
+
+def test_report_of_only_failed_and_running_runs_lists_them(tmp_path: Path):
+    runs = tmp_path / "runs"
+    write_run(runs / "ptbc" / "a3-g1.75-b8-cpu-s0", status="failed", error="ValueError: boom")
+    write_run(runs / "ptbc" / "a2-g1.75-b8-cpu-s0", status="running")
+    assert main([str(runs), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    index = (tmp_path / "out" / "index.md").read_text()
+    assert "No finished runs" in index and "all_runs.csv" not in index
+    assert "- `ptbc/a3-g1.75-b8-cpu-s0`: ValueError: boom" in index
+    assert "- `ptbc/a2-g1.75-b8-cpu-s0`" in index.split("Unfinished runs")[1]
