@@ -101,7 +101,7 @@ def _captions(df: pd.DataFrame) -> dict[str, str]:
     return {
         "sparsity_quality": f"Nonzero weights (% of the dense model's targeted weights) against {qual}; one line per α (runs at other bit widths as their own series). The star and dotted line mark the dense baseline.{anchor_note}",
         "cost_quality": f"hwsim cycles and energy per workload against {qual}; every run is a point, the black step line with rings is the Pareto front (no run is both cheaper and better).{anchor_note}",
-        "sweeps": f"Column-combining parameters at {ref}-bit weights: packing efficiency and {qual} against γ (one line per α) and against α (one line per γ); seeds averaged.",
+        "sweeps": f"Column-combining parameters at {ref}-bit weights: packing efficiency and {qual} against γ (one line per α) and against α (one line per γ), for whichever of the two the runs vary; seeds averaged. The dotted line is the dense baseline.",
         "spiking": "Spike rate at each layer's input (one marker per run, the dense run starred; runs side by side within a layer) and the split of work per token between multiply-accumulates and spike-driven accumulates.",
     }
 

@@ -301,36 +301,41 @@ def fig_sweeps(df: pd.DataFrame) -> Figure | None:
     if not gamma_lines and not alpha_lines:
         return None
     model, preset, metric, hib = _meta(df)
-    fig = new_figure(10.0, 6.6)
-    axes = fig.subplots(2, 2, sharex="col")
+    # Only the sweeps the runs hold: an empty panel pair would take half the figure.
+    panels = [
+        (lines, x, sym, title, xlabel)
+        for lines, x, sym, title, xlabel in (
+            (
+                gamma_lines,
+                "gamma",
+                "α",
+                "γ sweep",
+                "γ (conflict budget: pruned weights per group / rows)",
+            ),
+            (
+                alpha_lines,
+                "alpha",
+                "γ",
+                "α sweep",
+                "α (max_paths: columns combined per array column)",
+            ),
+        )
+        if lines
+    ]
+    fig = new_figure(5.2 * len(panels) + 0.4, 6.6)
+    axes = fig.subplots(2, len(panels), sharex="col", squeeze=False)
     dense = _dense_rows(df)
     alpha_styles = _alpha_styles(df)
-    panels = (
-        (0, gamma_lines, "gamma", "α", "γ (conflict budget: pruned weights per group / rows)"),
-        (1, alpha_lines, "alpha", "γ", "α (max_paths: columns combined per array column)"),
-    )
-    for col, lines, x, legend_sym, xlabel in panels:
+    for col, (lines, x, legend_sym, title, xlabel) in enumerate(panels):
         top, bottom = axes[0, col], axes[1, col]
-        if not lines:
-            for ax in (top, bottom):
-                ax.text(
-                    0.5,
-                    0.5,
-                    f"no {x} sweep in these runs\n(one {x} value per series)",
-                    ha="center",
-                    va="center",
-                    transform=ax.transAxes,
-                    color="0.3",
-                )
         for i, (value, grp) in enumerate(sorted(lines.items())):
             # Lines per alpha keep the alpha's style from Figures 1 and 2.
             st = alpha_styles.get((int(value), ref), style(i)) if x == "gamma" else style(i)
             label = f"{legend_sym}={value:g}"
             top.plot(grp[x], grp["packing_efficiency"], label=label, markersize=7, **st)
             bottom.plot(grp[x], grp["quality"], label=label, markersize=7, **st)
-        if lines and x == "alpha":
-            ticks = sorted({int(v) for g in lines.values() for v in g["alpha"]})
-            bottom.set_xticks(ticks)
+        if x == "alpha":
+            bottom.set_xticks(sorted({int(v) for g in lines.values() for v in g["alpha"]}))
         if not dense.empty:
             bottom.axhline(
                 quality(dense).iloc[0],
@@ -340,16 +345,15 @@ def fig_sweeps(df: pd.DataFrame) -> Figure | None:
                 label="dense baseline",
             )
         _draw_anchors(bottom, df)
+        top.set_title(title)
         top.set_ylabel("packing efficiency\n(nonzeros / packed array cells)")
         bottom.set_ylabel(_ylabel(df))
         bottom.set_xlabel(xlabel)
         for ax in (top, bottom):
             ax.grid(True, color="0.9")
-        if lines:
-            bottom.legend(fontsize=8, loc="best", handlelength=3.5)
-    axes[0, 0].set_title("γ sweep")
-    axes[0, 1].set_title("α sweep")
-    fig.suptitle(f"{model} ({preset} preset): column-combining parameters, {ref}-bit weights")
+        bottom.legend(fontsize=8, loc="best", handlelength=3.5)
+    sep = ": " if len(panels) > 1 else "\n"  # one panel column is too narrow for one line
+    fig.suptitle(f"{model} ({preset} preset){sep}column-combining parameters, {ref}-bit weights")
     return fig
 
 

@@ -123,6 +123,13 @@ def test_sweep_figure_has_gamma_and_alpha_series(made_sweep_ro: Path):
     assert got[:, 1].tolist() == pytest.approx(want["packing_efficiency"].tolist())
 
 
+def test_sweep_figure_draws_only_the_sweep_the_runs_hold(tmp_path: Path):
+    make_sweep(tmp_path, alphas=(1, 3), gammas=(1.75,), extra=(), hidden=8)
+    fig = plots.fig_sweeps(_frame(tmp_path))
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "α sweep"
+    assert set(_lines(fig.axes[0])) == {"γ=1.75"}
+
+
 def test_sweep_figure_skipped_without_a_sweep(tmp_path: Path):
     write_run(tmp_path / "ptbc" / "dense", kind="dense", hidden=8)
     write_run(tmp_path / "ptbc" / "a2", alpha=2, hidden=8)
