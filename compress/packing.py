@@ -174,10 +174,22 @@ class PackedLayer:
     act_bits: int = 32
     input_spike_rate: float | None = None
     recurrent_spike_rate: float | None = None
+    # A linear layer fed back its own step's output (a cell's linear_hh): hwsim costs it as T
+    # sequential GEMMs, not one GEMM batched over the sequence.
+    recurrent: bool = False
 
     @property
     def groups(self) -> int:
         return len(self.group_ptr) - 1
+
+    @property
+    def nnz_per_split(self) -> list[int]:
+        """Kept weights inside each column split (the input and recurrent parts of an LSTM)."""
+        out = []
+        for lo, hi in zip(self.col_splits[:-1], self.col_splits[1:]):
+            c = self.control
+            out.append(int(((c >= lo) & (c < hi)).sum()))
+        return out
 
     @property
     def packing_efficiency(self) -> float:
@@ -220,7 +232,10 @@ class PackedLayer:
             act_bits=int(self.act_bits),
             input_spike_rate=self.input_spike_rate,
             recurrent_spike_rate=self.recurrent_spike_rate,
+            nnz_per_split=self.nnz_per_split,
         )
+        if self.recurrent:
+            out["recurrent"] = True
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -292,6 +307,7 @@ def pack_layer(
     act_bits: int = 32,
     input_spike_rate: float | None = None,
     recurrent_spike_rate: float | None = None,
+    recurrent: bool = False,
 ) -> PackedLayer:
     """Combine W by the groups and package the result with its figures.
 
@@ -342,6 +358,7 @@ def pack_layer(
         act_bits=int(act_bits),
         input_spike_rate=input_spike_rate,
         recurrent_spike_rate=recurrent_spike_rate,
+        recurrent=recurrent,
     )
     layer.validate()
     return layer
@@ -515,6 +532,11 @@ def _layer_from(entry: Any, stored: dict[str, np.ndarray], where: str, npz_path:
         ):
             raise ValueError(f"{where}.{key}: must be null or a number in [0, 1]")
         rates[key] = value
+    recurrent = entry.get("recurrent", False)
+    if not isinstance(recurrent, bool) or (recurrent and kind != "linear"):
+        raise ValueError(
+            f"{where}.recurrent: must be true or false, and true only for a linear layer"
+        )
 
     def array(key: str, required: bool = True) -> np.ndarray | None:
         full = f"{name}/{key}"
@@ -549,6 +571,7 @@ def _layer_from(entry: Any, stored: dict[str, np.ndarray], where: str, npz_path:
         act_bits=act_bits,
         input_spike_rate=rates["input_spike_rate"],
         recurrent_spike_rate=rates["recurrent_spike_rate"],
+        recurrent=recurrent,
     )
     if ints["groups"] != layer.groups:
         raise ValueError(

@@ -254,6 +254,7 @@ class PackedLayerInfo:
     input_spike_rate: float | None = None
     recurrent_spike_rate: float | None = None
     nnz_per_split: tuple[int, ...] | None = None
+    recurrent: bool = False  # a linear layer fed back its own output: T sequential GEMMs
 
 
 def _parse_layer(layer: object, index: int) -> PackedLayerInfo:
@@ -304,6 +305,9 @@ def _parse_layer(layer: object, index: int) -> PackedLayerInfo:
                 "nnz_per_split", f"counts within rows*groups summing to nnz={nnz}", nnz_split
             )
         nnz_split = tuple(nnz_split)
+    recurrent = layer.get("recurrent", False)
+    if not isinstance(recurrent, bool) or (recurrent and kind != "linear"):
+        raise f.fail("recurrent", "true or false (true only for a linear layer)", recurrent)
     return PackedLayerInfo(
         name=name,
         kind=kind,
@@ -321,6 +325,7 @@ def _parse_layer(layer: object, index: int) -> PackedLayerInfo:
         input_spike_rate=f.rate("input_spike_rate"),
         recurrent_spike_rate=f.rate("recurrent_spike_rate"),
         nnz_per_split=nnz_split,
+        recurrent=recurrent,
     )
 
 
@@ -417,11 +422,14 @@ def from_packed_json(
         if info.kind == "linear":
             if info.groups == 0:
                 continue
+            # A recurrent linear layer (a spiking cell's linear_hh) needs step t-1's output
+            # at step t: T GEMMs of M = B, as the recurrent part of an LSTM layer.
             gemms.append(
                 Gemm(
                     name=info.name,
-                    part="linear",
-                    M=T * B,
+                    part="recurrent" if info.recurrent else "linear",
+                    M=B if info.recurrent else T * B,
+                    repeats=T if info.recurrent else 1,
                     K=info.groups,
                     N=info.rows,
                     dense_k=info.cols,

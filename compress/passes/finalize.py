@@ -71,8 +71,8 @@ def pack_targets(
             codes, s = quantize_rows(w, bits)
             w, scale = codes, s[:, 0].cpu().numpy()
         wn = w.cpu().numpy().astype(np.float32)
-        if combine is not None and t.name in combine.groups:
-            g = combine.groups[t.name]
+        g = combine.groups_of(t) if combine is not None else None
+        if g is not None:
             ptr, cols = g.group_ptr, g.group_cols
         else:
             ptr, cols = singleton_groups(wn != 0)
@@ -94,7 +94,9 @@ def pack_targets(
                 bias=_bias(t),
                 act_bits=_act_bits(t),
                 input_spike_rate=rates.get(t.name),
-                recurrent_spike_rate=rates.get(t.name + ".recurrent"),
+                recurrent_spike_rate=rates.get(t.name + "/recurrent"),
+                # by the cells' contract (issue: linear_ih / linear_hh), linear_hh is fed back h
+                recurrent=t.kind == "linear" and t.name.rsplit(".", 1)[-1] == "linear_hh",
             )
         )
     return PackedModel(layers=layers, model=model, workload=workload, extra=extra or {})

@@ -287,3 +287,37 @@ def test_quantized_layer_rejects_values_outside_the_bit_range():
         pack_layer(W / 2, ptr, gcols, name="q", max_paths=1, gamma=0.0, scale=scale, weight_bits=8)
     with pytest.raises(ValueError, match="scale: required"):
         pack_layer(W, ptr, gcols, name="q", max_paths=1, gamma=0.0, weight_bits=8)
+
+
+def test_recurrent_flag_and_nnz_per_split_round_trip(tmp_path):
+    from compress.packing import PackedModel, pack_layer
+
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((8, 6)) * (rng.random((8, 6)) < 0.5)
+    ptr = np.arange(7, dtype=np.int64)
+    cols = np.arange(6, dtype=np.int64)
+    hh = pack_layer(W, ptr, cols, name="cell.linear_hh", max_paths=1, gamma=0.0, recurrent=True)
+    lstm = pack_layer(
+        W, ptr, cols, name="rnn", max_paths=1, gamma=0.0, kind="lstm", input_size=4, hidden_size=2
+    )
+    assert lstm.nnz_per_split == [int((W[:, :4] != 0).sum()), int((W[:, 4:] != 0).sum())]
+    PackedModel([hh, lstm]).save(tmp_path / "p")
+    back = PackedModel.load(tmp_path / "p")
+    assert back.layers[0].recurrent and not back.layers[1].recurrent
+    assert back.layers[1].to_json()["nnz_per_split"] == lstm.nnz_per_split
+
+
+def test_recurrent_is_refused_on_an_lstm_layer(tmp_path):
+    import json
+
+    from compress.packing import PackedModel, pack_layer
+
+    W = np.eye(8, 6)
+    layer = pack_layer(W, np.arange(7), np.arange(6), name="r", max_paths=1, gamma=0.0,
+                       kind="lstm", input_size=4, hidden_size=2)  # fmt: skip
+    PackedModel([layer]).save(tmp_path / "p")
+    doc = json.loads((tmp_path / "p.json").read_text())
+    doc["layers"][0]["recurrent"] = True
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="recurrent"):
+        PackedModel.load(tmp_path / "p")

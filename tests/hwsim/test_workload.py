@@ -200,3 +200,28 @@ def test_unknown_spike_rate_layer_and_bad_sizes_are_rejected():
         Gemm("g", M=1, K=2, N=2, nnz=5)
     with pytest.raises(ValueError, match="names must be unique"):
         Workload((Gemm("g", 1, 1, 1), Gemm("g", 1, 1, 1)))
+
+
+def test_a_recurrent_linear_layer_is_T_sequential_gemms_of_batch_rows():
+    from hwsim.workload import from_packed_json
+
+    def layer(recurrent):
+        return {"name": "cell.linear_hh", "kind": "linear", "rows": 64, "cols": 16,
+                "col_splits": [0, 16], "groups": 16, "groups_per_split": [16], "max_paths": 1,
+                "nnz": 1024, "weight_bits": 32, "act_bits": 32, "recurrent": recurrent}  # fmt: skip
+
+    doc = {"format": "lstmpack.packed/1", "workload": {"seq_len": 7, "batch": 2}}
+    (g,) = from_packed_json({**doc, "layers": [layer(True)]}).gemms
+    assert (g.M, g.K, g.N, g.repeats) == (2, 16, 64, 7)
+    (h,) = from_packed_json({**doc, "layers": [layer(False)]}).gemms
+    assert (h.M, h.repeats) == (14, 1)
+
+
+def test_recurrent_must_be_a_boolean_on_a_linear_layer():
+    from hwsim.workload import from_packed_json
+
+    bad = {"name": "x", "kind": "linear", "rows": 4, "cols": 4, "col_splits": [0, 4],
+           "groups": 4, "groups_per_split": [4], "max_paths": 1, "nnz": 16, "weight_bits": 32,
+           "act_bits": 32, "recurrent": "yes"}  # fmt: skip
+    with pytest.raises(ValueError, match="recurrent"):
+        from_packed_json({"format": "lstmpack.packed/1", "layers": [bad]})
