@@ -20,7 +20,9 @@ from compress.schedule import Schedule
 log = logging.getLogger("compress.run")
 
 
-def build_pipeline(run, steps_per_epoch: int) -> tuple[Pipeline, QuantizePass | None]:
+def build_pipeline(
+    run, steps_per_epoch: int, targets: str | None = None
+) -> tuple[Pipeline, QuantizePass | None]:
     """prune (when --sparsity > 0) -> combine -> quantize (qat: from the start; ptq: at the end).
 
     Events are spread over the first half of fine-tuning, as the published recipe prunes over
@@ -43,7 +45,7 @@ def build_pipeline(run, steps_per_epoch: int) -> tuple[Pipeline, QuantizePass | 
         start_step=0,
         end_step=end,
     )
-    return Pipeline(passes, schedule, pattern=run.targets), quant
+    return Pipeline(passes, schedule, pattern=targets), quant
 
 
 def rebuild_from_packed(spec, cfg, data, model, packed: PackedModel, act_quant_cfg=None):
@@ -95,11 +97,15 @@ def format_table(rows: list[tuple[str, dict, dict]], metric: str) -> str:
         t = hw["total"]
         out.append(
             f"| {label} | {m['nonzero_weights']:,} | {m['array_columns']:,} "
-            f"| {m['packing_efficiency']:.3f} | {q['valid']:.4f} | {q['test']:.4f} "
+            f"| {m['packing_efficiency']:.3f} | {_fmt(q.get('valid'))} | {_fmt(q.get('test'))} "
             f"| {t['cycles']:,} | {t['utilization']:.3f} | {t['energy_pj'] / 1e6:,.1f} "
             f"| {m['model_bytes']:,} |"
         )
     return "\n".join(out)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
 
 
 def run_compressed(ctx, dense_stage) -> int:
@@ -173,7 +179,8 @@ def _compress(ctx, dense_model, run_dir: Path) -> tuple[dict[str, Any], dict[str
     torch.manual_seed(run.seed)
     model = spec.build(cfg, data)
     model.load_state_dict(dense_model.state_dict())
-    pipe, quant = build_pipeline(run, spec.steps_per_epoch(cfg, data))
+    targets = run.targets or getattr(spec, "default_targets", None)
+    pipe, quant = build_pipeline(run, spec.steps_per_epoch(cfg, data), targets)
     pipe.prepare(model)
     if quant is not None and run.quant.mode == "qat":
         quant.calibrate(*spec.calibration(model, data, cfg))
@@ -201,7 +208,9 @@ def _compress(ctx, dense_model, run_dir: Path) -> tuple[dict[str, Any], dict[str
         quant.calibrate(*spec.calibration(model, data, cfg))
     model.eval()
     masked = spec.evaluate(model, data, cfg)
-    packed = pipe.finalize(model=run.model, workload=spec.workload(cfg))
+    rates_of = getattr(spec, "spike_rates", None)
+    rates = rates_of(model, data, cfg) if rates_of is not None else None
+    packed = pipe.finalize(model=run.model, workload=spec.workload(cfg, data), spike_rates=rates)
     packed.save(run_dir / "packed")
     # The proof that the hardware mapping is right: the model rebuilt from the packed file alone
     # (weights gathered through the control bits) scores what the masked model scored.
@@ -211,7 +220,7 @@ def _compress(ctx, dense_model, run_dir: Path) -> tuple[dict[str, Any], dict[str
     rebuilt = rebuild_from_packed(spec, cfg, data, model, packed, act_cfg)
     rebuilt.eval()
     packed_q = spec.evaluate(rebuilt, data, cfg)
-    gap = max(abs(packed_q[k] - masked[k]) for k in masked)
+    gap = max(abs(packed_q[k] - masked[k]) for k in ("valid", "test") if masked.get(k) is not None)
     if gap > PACKED_TOLERANCE:
         raise RuntimeError(
             f"the packed model scores {packed_q} but the masked model {masked}: gap {gap:.2e} > "

@@ -68,17 +68,11 @@ class Pipeline:
         return True
 
     def state_dict(self) -> dict:
-        """Pass state kept outside the model (masks are buffers and travel with the model)."""
-        return {
-            "events_done": self.events_done,
-            "passes": {p.name: p.state_dict() for p in self.passes if hasattr(p, "state_dict")},
-        }
+        """Masks and groups are buffers in the model; only the event count lives here."""
+        return {"events_done": self.events_done}
 
     def load_state_dict(self, state: dict) -> None:
         self.events_done = int(state["events_done"])
-        for p in self.passes:
-            if p.name in state["passes"]:
-                p.load_state_dict(state["passes"][p.name])
 
     @torch.no_grad()
     def summary(self) -> dict[str, float]:

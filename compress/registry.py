@@ -17,6 +17,7 @@ MODELS: dict[str, str] = {
     "ptbc": "lm.spec:PTBC",
     "ptbw": "lm.spec:PTBW",
     "enwik8": "lm.spec:ENWIK8",
+    "names": "nmt.names_spec:NAMES",
 }
 
 PRESETS = ("smoke", "cpu", "paper")
@@ -24,7 +25,10 @@ PRESETS = ("smoke", "cpu", "paper")
 
 class ModelSpec(Protocol):
     """What the compression run needs of a model family. `cfg` is the family's own frozen
-    dataclass config; `data` is whatever `load_data` returns."""
+    dataclass config; `data` is whatever `load_data` returns. Optional members:
+    `default_targets` (a regex; without it the LSTM fused matrices are the targets) and
+    `spike_rates(model, data, cfg) -> {target name or "<name>/recurrent": rate}` for layers
+    whose inputs are binary."""
 
     name: str
     dataset: str  # the compress.datasets name its data comes from
@@ -68,15 +72,16 @@ class ModelSpec(Protocol):
 
     def steps_per_epoch(self, cfg: Any, data: Any) -> int: ...
 
-    def evaluate(self, model: nn.Module, data: Any, cfg: Any) -> dict[str, float]:
-        """{"valid": x, "test": y} in the spec's metric."""
+    def evaluate(self, model: nn.Module, data: Any, cfg: Any) -> dict[str, Any]:
+        """{"valid": x, "test": y} in the spec's metric (None where a split does not exist),
+        plus any other figures worth recording."""
         ...
 
     def calibration(self, model: nn.Module, data: Any, cfg: Any) -> tuple[Callable, Iterable]:
         """(run_batch, batches) for activation range calibration on training data."""
         ...
 
-    def workload(self, cfg: Any) -> dict[str, int]:
+    def workload(self, cfg: Any, data: Any = None) -> dict[str, int]:
         """{"seq_len": T, "batch": B} of one inference, for hwsim."""
         ...
 

@@ -363,9 +363,14 @@ def dense_stage(ctx: Context):
     from compress.pipeline import Pipeline
     from compress.schedule import Schedule
 
-    pipe = Pipeline([], Schedule(n_events=1), pattern=ctx.run.targets)
+    targets = ctx.run.targets or getattr(spec, "default_targets", None)
+    pipe = Pipeline([], Schedule(n_events=1), pattern=targets)
     pipe.prepare(model)
-    packed = pipe.finalize(model=ctx.run.model, workload=spec.workload(cfg))
+    rates_of = getattr(spec, "spike_rates", None)
+    rates = rates_of(model, ctx.data, cfg) if rates_of is not None else None
+    packed = pipe.finalize(
+        model=ctx.run.model, workload=spec.workload(cfg, ctx.data), spike_rates=rates
+    )
     packed.save(d / "packed")
     hw = simulate_packed(packed.to_json(), ctx.run.hw)
     write_json(d / "hwsim.json", hw)

@@ -77,7 +77,7 @@ class LMSpec:
         steps = max(1, int(rows / max(mean_len, 5)))
         return min(steps, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else steps
 
-    def workload(self, cfg: LMConfig) -> dict[str, int]:
+    def workload(self, cfg: LMConfig, data: Corpus | None = None) -> dict[str, int]:
         # One inference = one BPTT window of one stream, as a deployed char model runs.
         return {"seq_len": cfg.bptt, "batch": 1}
 

@@ -43,19 +43,51 @@ def sorted_groups(group_ptr: np.ndarray, group_cols: np.ndarray) -> np.ndarray:
     return group_cols[np.lexsort((group_cols, gid))]
 
 
+class CombineMask(Mask):
+    """The combine mask plus the grouping it came from, as a fixed-shape buffer.
+
+    `col_group[c]` is the group of column c (-1: in none). Keeping it in the model means every
+    trainer's checkpoint carries the groups: regrouping the combined masks after a resume could
+    give other, equally valid groups and so other figures.
+    """
+
+    def __init__(self, shape: tuple[int, int], *, name: str = LABEL) -> None:
+        super().__init__(shape, name=name)
+        self.register_buffer("col_group", torch.full((shape[1],), -1, dtype=torch.int64))
+
+
+def groups_from_columns(col_group: np.ndarray, col_splits: tuple[int, ...]) -> Groups:
+    cols = np.flatnonzero(col_group >= 0)
+    gid = col_group[cols]
+    order = np.lexsort((cols, gid))
+    cols, gid = cols[order], gid[order]
+    n = int(gid.max()) + 1 if len(gid) else 0
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(gid, minlength=n), out=ptr[1:])
+    first = cols[ptr[:-1]]
+    per_split = np.histogram(first, bins=np.asarray(col_splits))[0].astype(np.int64)
+    return Groups(ptr, cols.astype(np.int64), per_split)
+
+
 class CombinePass:
     name = LABEL
 
     def __init__(self, config: CombineConfig) -> None:
         self.config = config
-        self.groups: dict[str, Groups] = {}
 
     def prepare(self, targets: list[WeightTarget]) -> None:
         for t in targets:
             if find(t.module, t.param, Mask, LABEL) is None:
                 parametrize.register_parametrization(
-                    t.module, t.param, Mask((t.rows, t.cols), name=LABEL)
+                    t.module, t.param, CombineMask((t.rows, t.cols), name=LABEL)
                 )
+
+    def groups_of(self, t: WeightTarget) -> Groups | None:
+        """The groups of the last event (None before any event)."""
+        m = find(t.module, t.param, CombineMask, LABEL)
+        if m is None or not bool((m.col_group >= 0).any()):
+            return None
+        return groups_from_columns(m.col_group.cpu().numpy(), t.col_splits)
 
     def _pre_weight(self, t: WeightTarget) -> torch.Tensor:
         w = t.raw().detach()
@@ -80,23 +112,8 @@ class CombinePass:
             )
             cols = sorted_groups(ptr, cols)
             kept, _, _, _ = combine(mag, ptr, cols)
-            find(t.module, t.param, Mask, LABEL).set_(torch.from_numpy(kept > 0))
-            self.groups[t.name] = Groups(ptr, cols, per_split)
-
-    def state_dict(self) -> dict:
-        """The groups of the last event: saved in checkpoints, since regrouping the combined
-        masks after a resume could give other (equally valid) groups and other metrics."""
-        return {
-            name: {
-                "group_ptr": torch.from_numpy(g.group_ptr),
-                "group_cols": torch.from_numpy(g.group_cols),
-                "groups_per_split": torch.from_numpy(g.groups_per_split),
-            }
-            for name, g in self.groups.items()
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.groups = {
-            name: Groups(*(np.asarray(d[k]).astype(np.int64) for k in Groups.__dataclass_fields__))
-            for name, d in state.items()
-        }
+            m = find(t.module, t.param, CombineMask, LABEL)
+            m.set_(torch.from_numpy(kept > 0))
+            col_group = np.full(t.cols, -1, np.int64)
+            col_group[cols] = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+            m.col_group.copy_(torch.from_numpy(col_group))

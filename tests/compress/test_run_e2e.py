@@ -150,3 +150,20 @@ def test_real_ptb_char_smoke_run(real_data_root, tmp_path):
     m = _read(run_dir / "metrics.json")
     assert m["status"] == "finished" and m["packed_gap"] <= 1e-4
     assert m["quality"]["test"] < 8.0  # the smoke model has learned something (log2(50) = 5.6)
+
+
+def test_real_names_smoke_run_packs_the_cells_with_their_spike_rates(real_data_root, tmp_path):
+    assert R.main(["--model", "names", "--preset", "smoke", "--data-dir", str(real_data_root),
+                   "--runs-root", str(tmp_path), "--threads", "1"]) == 0  # fmt: skip
+    run_dir = next(p for p in (tmp_path / "names").iterdir() if not p.name.startswith("dense"))
+    m = _read(run_dir / "metrics.json")
+    assert m["status"] == "finished" and m["quality"]["metric"] == "accuracy"
+    assert m["quality"]["valid"] is None and 0 < m["quality"]["test"] <= 1
+    packed = _read(run_dir / "packed.json")
+    by = {layer["name"]: layer for layer in packed["layers"]}
+    assert set(by) == {"lstm.cells.0.linear_ih", "lstm.cells.0.linear_hh"}
+    assert by["lstm.cells.0.linear_ih"]["input_spike_rate"] == pytest.approx(1 / 58)
+    assert by["lstm.cells.0.linear_hh"]["recurrent"] is True
+    assert 0 <= by["lstm.cells.0.linear_hh"]["input_spike_rate"] <= 1
+    hw = _read(run_dir / "hwsim.json")
+    assert hw["total"]["accumulates"] > 0  # binary inputs accumulate instead of multiplying
