@@ -70,6 +70,9 @@ class MaskableLSTM(nn.Module):
         w_ih, w_hh = self.split_weight()
         if self.training and self.wdrop > 0:
             w_hh = F.dropout(w_hh, p=self.wdrop, training=True)
+        recurrent_act = getattr(self, "recurrent_act", None)
+        if recurrent_act is not None:
+            return self._step_loop(x, hidden, w_ih, w_hh, recurrent_act)
         out, h, c = torch._VF.lstm(
             x,
             hidden,
@@ -82,6 +85,28 @@ class MaskableLSTM(nn.Module):
             False,  # batch_first
         )
         return out, (h, c)
+
+    def _step_loop(
+        self,
+        x: torch.Tensor,
+        hidden: Hidden,
+        w_ih: torch.Tensor,
+        w_hh: torch.Tensor,
+        recurrent_act: nn.Module,
+    ) -> tuple[torch.Tensor, Hidden]:
+        """The same recurrence one step at a time, with `recurrent_act` (an activation quantizer
+        set by compress' quantize pass) applied to h_{t-1} where W_hh reads it, as a quantized
+        accelerator does. The fused kernel gives no access to h between steps."""
+        h, c = hidden[0][0], hidden[1][0]
+        xproj = F.linear(x, w_ih, self.bias_ih)
+        outs = []
+        for t in range(x.size(0)):
+            gates = xproj[t] + F.linear(recurrent_act(h), w_hh, self.bias_hh)
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs), (h.unsqueeze(0), c.unsqueeze(0))
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, wdrop={self.wdrop}"

@@ -296,3 +296,41 @@ def test_config_errors_name_the_value_and_the_range():
         QuantConfig(bits=1)
     with pytest.raises(ValueError, match=r"final_sparsity must be in \[0, 1\); got 1.0"):
         PruneConfig(final_sparsity=1.0)
+
+
+def test_lstm_step_loop_equals_the_fused_kernel_and_quantizes_the_fed_back_h():
+    from compress.parametrize import ActQuant
+
+    torch.manual_seed(0)
+    layer = MaskableLSTM(5, 7).eval()
+    x = torch.randn(9, 3, 5)
+    fused, (h1, c1) = layer(x)
+    layer.recurrent_act = nn.Identity()
+    loop, (h2, c2) = layer(x)
+    torch.testing.assert_close(loop, fused, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close((h2, c2), (h1, c1), atol=1e-5, rtol=1e-5)
+    seen = []
+    aq = ActQuant(3)
+    aq.amax.fill_(1.0)
+    aq.calibrating = False
+    layer.recurrent_act = nn.Sequential(aq, nn.Identity())
+    layer.recurrent_act.register_forward_hook(lambda m, i, o: seen.append(o))
+    quant, _ = layer(x)
+    levels = torch.unique(torch.cat([s.reshape(-1) for s in seen[1:]]) * 3)
+    assert torch.allclose(levels, levels.round(), atol=1e-5)  # h fed back on the 3-bit grid
+    assert not torch.allclose(quant, fused, atol=1e-3)
+
+
+def test_quantize_pass_calibrates_input_and_recurrent_ranges():
+    model = _toy()
+    q = QuantizePass(QuantConfig(mode="ptq", bits=8, act_bits=8))
+    pipe = Pipeline([q], Schedule(n_events=1))
+    pipe.prepare(model)
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, 11, (6, 2), generator=g) for _ in range(3)]
+    assert q.calibrate(lambda b: model(b), batches) == 3
+    ranges = q.act_ranges()
+    assert len(ranges) == 4 and all(r > 0 for r in ranges)  # input + recurrent, per LSTM
+    assert all(r <= 1.0 for r in ranges[1::2])  # h = o * tanh(c) lies in (-1, 1)
+    for t in pipe.targets:
+        assert not t.module.input_act.calibrating and not t.module.recurrent_act.calibrating
