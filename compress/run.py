@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="default runs/<model>/<run-id>")
     p.add_argument("--runs-root", default=None, help="default runs/ in the repository")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default: the preset's seed")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     return p
@@ -143,7 +143,9 @@ def _parse_array(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def run_config_from_args(args: argparse.Namespace, default_finetune: int) -> RunConfig:
+def run_config_from_args(
+    args: argparse.Namespace, default_finetune: int, default_seed: int = 0
+) -> RunConfig:
     if args.preset not in PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; allowed: {', '.join(PRESETS)}")
     if not 0.0 <= args.sparsity < 1.0:
@@ -162,7 +164,7 @@ def run_config_from_args(args: argparse.Namespace, default_finetune: int) -> Run
     return RunConfig(
         model=args.model,
         preset=args.preset,
-        seed=args.seed,
+        seed=default_seed if args.seed is None else args.seed,
         prune=PruneConfig(
             final_sparsity=args.sparsity,
             schedule=args.prune_schedule,
@@ -289,11 +291,13 @@ def prepare(argv: list[str] | None) -> Context:
     if args.preset not in PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; allowed: {', '.join(PRESETS)}")
     cfg = spec.config(args.preset)
-    run = run_config_from_args(args, spec.finetune_epochs(cfg))
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    run = run_config_from_args(args, spec.finetune_epochs(cfg), cfg.seed)
     dataset_dir(spec.dataset, args.data_dir, verify=not args.no_verify)
     root = runs_root(args.runs_root) / args.model
     run_dir = Path(args.run_dir) if args.run_dir else root / run.run_id()
-    dense_dir = root / f"dense-{args.preset}-s{args.seed}"
+    dense_dir = root / f"dense-{args.preset}-s{run.seed}"
     cfg_path = run_dir / "config.json"
     if args.resume and cfg_path.is_file():
         stored = read_json(cfg_path)

@@ -54,7 +54,7 @@ def smoke_run(tmp_path_factory):
         "data": data,
         "runs": runs,
         "run_dir": run_dir,
-        "dense_dir": runs / "ptbc/dense-smoke-s0",
+        "dense_dir": runs / "ptbc/dense-smoke-s1111",
     }
 
 
@@ -95,7 +95,7 @@ def test_the_dense_model_is_reused_not_retrained(smoke_run, capsys):
     )
     assert ckpt.stat().st_mtime_ns == stamp
     out = capsys.readouterr().out
-    assert "| dense |" in out and "a2-g1.75-fp-ft1-smoke-s0" in out
+    assert "| dense |" in out and "a2-g1.75-fp-ft1-smoke-s1111" in out
 
 
 def test_a_resumed_finished_run_prints_its_table_without_work(smoke_run, capsys):
@@ -128,9 +128,9 @@ def test_a_run_killed_mid_way_resumes_to_the_same_metrics(smoke_run, tmp_path, s
         cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     marker = (
-        runs / "ptbc/dense-smoke-s0/train/checkpoint.pt"
+        runs / "ptbc/dense-smoke-s1111/train/checkpoint.pt"
         if stage == "dense-epoch"
-        else runs / "ptbc/dense-smoke-s0/packed.json"
+        else runs / "ptbc/dense-smoke-s1111/packed.json"
     )
     killed = _kill_when(proc, marker)
     assert killed, f"the run ended before {marker} appeared: {proc.stderr.read().decode()[-2000:]}"

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from compress import run as R
+
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    preset: str
+    seed: int = 7
 
 
 class FakeSpec:
@@ -17,7 +24,7 @@ class FakeSpec:
     higher_is_better = False
 
     def config(self, preset):
-        return {"preset": preset}
+        return Cfg(preset)
 
     def finetune_epochs(self, cfg):
         return 1
@@ -119,5 +126,7 @@ def test_run_ids_are_deterministic_and_distinguish_settings():
     b = R.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3"]), 2)
     c = R.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3", "--bits", "4"]), 2)
     assert a.run_id() == b.run_id() == "a3-g1.75-w8a8-ptq-ft2-cpu-s0"
+    d = R.run_config_from_args(p.parse_args(["--model", "m"]), 2, default_seed=1111)
+    assert d.seed == 1111 and d.run_id().endswith("-s1111")
     assert c.run_id() != a.run_id()
     assert R.RunConfig.from_dict(json.loads(json.dumps(a.to_dict()))) == a
