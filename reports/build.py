@@ -67,23 +67,22 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _pick_matrix_run(df: pd.DataFrame, wanted: str | None) -> pd.Series | None:
-    have = df[[(Path(d) / "packed.json").is_file() for d in df["run_dir"]]]
+    """The run Figure 4 shows: `wanted`, else a combined run (alpha > 1) with a packed file at
+    the common bit width, preferring compress.run's default alpha 3 and gamma 1.75, then the
+    largest alpha. (alpha 1 does not combine: its picture would show nothing.)"""
     if wanted is not None:
         match = df[df["run_id"] == wanted]
-        if match.empty:
-            return None
-        return match.iloc[0]
-    comp = have[have["kind"] == "compressed"]
+        return None if match.empty else match.iloc[0]
+    comp = df[(df["kind"] == "compressed") & (df["alpha"] > 1)]
+    comp = comp[[(Path(d) / "packed.json").is_file() for d in comp["run_dir"]]]
     if comp.empty:
         return None
     ref = plots.reference_bits(df)
-    pool = comp[comp["bits"] == ref]
-    pool = pool if not pool.empty else comp
-    # The run that combines most is the one whose picture shows combining best.
-    pool = pool.sort_values(
-        ["packing_efficiency", "alpha", "run_id"], ascending=[False, True, True]
+    pool = comp[comp["bits"] == ref] if (comp["bits"] == ref).any() else comp
+    pool = pool.assign(
+        _not3=pool["alpha"] != 3, _neg_alpha=-pool["alpha"], _dg=(pool["gamma"] - 1.75).abs()
     )
-    return pool.iloc[0]
+    return pool.sort_values(["_not3", "_neg_alpha", "_dg", "run_id"]).iloc[0]
 
 
 def _captions(df: pd.DataFrame) -> dict[str, str]:
@@ -149,7 +148,7 @@ def _group_report(
         rep.skipped["matrix"] = (
             f"run {matrix_run!r} is not among these runs"
             if matrix_run
-            else "no compressed run has packed.json/packed.npz"
+            else "no combined run (alpha > 1) has packed.json/packed.npz"
         )
     elif not (Path(pick["run_dir"]) / "packed.json").is_file():
         rep.skipped["matrix"] = f"run {pick['run_id']} has no packed.json/packed.npz"
@@ -157,6 +156,8 @@ def _group_report(
         dense = df[(df["kind"] == "dense") & (df["seed"] == pick["seed"])]
         dense_dir = dense["run_dir"].iloc[0] if not dense.empty else None
         fig, cap = plots.fig_matrix(pick["run_dir"], str(pick["run_id"]), matrix_layer, dense_dir)
+        if matrix_run is None:
+            cap += " Run chosen as α=3 at γ≈1.75 when present, else the largest α; another with --matrix-run."
         rep.figures["matrix"] = (plots.save_figure(fig, fig_dir, f"{slug}-matrix", formats), cap)
     return rep
 
@@ -203,10 +204,11 @@ def _index(report_groups: list[GroupReport], runs: RunSet, out: Path, runs_dir: 
                 files, caption = g.figures[key]
                 png = next((p for p in files if p.suffix == ".png"), files[0])
                 others = " · ".join(f"[{p.suffix[1:].upper()}]({_rel(p, out)})" for p in files)
+                title = f"{label} ({g.model}, {g.preset})"
                 lines += [
-                    f"**{label}.** {caption} ({others})",
+                    f"**{title}.** {caption} ({others})",
                     "",
-                    f"![{label}]({_rel(png, out)})",
+                    f"![{title}]({_rel(png, out)})",
                     "",
                 ]
             elif key in g.skipped:

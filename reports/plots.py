@@ -157,6 +157,20 @@ def _dense_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["kind"] == "dense"]
 
 
+def _num_text(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.4g}"
+
+
+def _efficiency_limits(ax, values: Sequence[float]) -> None:
+    """At least 0.1 of packing efficiency on the axis, so a change in the third decimal does not
+    look like a trend."""
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    if hi - lo < 0.1:
+        mid = (lo + hi) / 2
+        lo, hi = max(0.0, mid - 0.05), min(1.0, mid + 0.05) + 0.005
+        ax.set_ylim(lo, hi)
+
+
 def _unit(largest: float) -> tuple[float, str]:
     """A divisor and its axis-label suffix, so tick labels stay short."""
     for scale, name in ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands")):
@@ -267,6 +281,17 @@ def fig_cost_quality(df: pd.DataFrame) -> Figure | None:
         for i in _dense_rows(df).index[:1]:
             _draw_dense(ax, x[i], q[i])
         _draw_anchors(ax, df)
+        if x.nunique() == 1:
+            # e.g. matrices that fit one array tile whatever the packing: say so, or the reader
+            # hunts for a spread that is not there.
+            ax.text(
+                0.02,
+                0.02,
+                f"every run: the same {col.split('_')[0]} ({_num_text(x.iloc[0])})",
+                transform=ax.transAxes,
+                fontsize=8,
+                color="0.3",
+            )
         ax.set_xlabel(xlabel)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
         ax.grid(True, color="0.9")
@@ -334,6 +359,7 @@ def fig_sweeps(df: pd.DataFrame) -> Figure | None:
             label = f"{legend_sym}={value:g}"
             top.plot(grp[x], grp["packing_efficiency"], label=label, markersize=7, **st)
             bottom.plot(grp[x], grp["quality"], label=label, markersize=7, **st)
+        _efficiency_limits(top, [v for g in lines.values() for v in g["packing_efficiency"]])
         if x == "alpha":
             bottom.set_xticks(sorted({int(v) for g in lines.values() for v in g["alpha"]}))
         if not dense.empty:

@@ -124,6 +124,10 @@ def _fmt_g(v) -> str:
     return "" if pd.isna(v) else f"{float(v):g}"
 
 
+def _fmt_util(v) -> str:  # placeholder: display_frame picks the column's decimals
+    return _fmt(3)(v)
+
+
 def _fmt_sig(v) -> str:
     return "" if pd.isna(v) else f"{float(v):.4g}"
 
@@ -154,7 +158,7 @@ def display_columns(table: pd.DataFrame) -> list[tuple[str, str, str, Callable]]
         ("valid", f"valid {name} {arrow_md}", f"valid {name} {arrow_tex}", _fmt(dec)),
         ("test", f"test {name} {arrow_md}", f"test {name} {arrow_tex}", _fmt(dec)),
         ("cycles", "cycles", "cycles", _fmt_int),
-        ("utilization", "util.", "util.", _fmt(3)),
+        ("utilization", "util.", "util.", _fmt_util),
         ("energy_uj", "energy (µJ)", r"energy ($\mu$J)", _fmt_sig),
         ("model_bytes", "model bytes", "model bytes", _fmt_int),
         ("nnz_ratio", "nnz / dense", "nnz / dense", _fmt(3)),
@@ -182,6 +186,9 @@ def display_frame(table: pd.DataFrame, latex: bool = False) -> pd.DataFrame:
     for col, md, tex, fmt in display_columns(table):
         if fmt is _fmt_sig:
             fmt = _fmt(_decimals_for(table[col]))
+        elif fmt is _fmt_util:
+            # Small matrices on a big array use a tiny fraction of it; 0.000 would hide that.
+            fmt = _fmt(min(4, max(3, _decimals_for(table[col], significant=2))))
         out[tex if latex else md] = [fmt(v) for v in table[col]]
     return pd.DataFrame(out)
 

@@ -38,6 +38,8 @@ def test_report_writes_tables_figures_and_an_index_linking_them(
     assert "a8-g1.75-b4-cpu-s0" not in (out / "tables" / "ptbc-cpu.csv").read_text()
     # A cpu-preset report draws no published anchor, and says why.
     assert "anchors apply only to the paper preset" in index
+    # Figure 4 shows a run that combines (alpha 3 by default), not alpha 1.
+    assert "Layer rnns.0 of run a3-g1.75-b32-cpu-s0" in index
 
 
 def test_report_without_packed_files_skips_the_matrix_figure_and_says_so(tmp_path: Path):
@@ -46,7 +48,7 @@ def test_report_without_packed_files_skips_the_matrix_figure_and_says_so(tmp_pat
     write_run(runs / "ptbc" / "a2-g1.75-b32-cpu-s0", alpha=2, hidden=8, packed=False)
     assert main([str(runs), "--out", str(tmp_path / "out"), "--formats", "png", "--quiet"]) == 0
     index = (tmp_path / "out" / "index.md").read_text()
-    assert "Figure 4** not drawn: no compressed run has packed.json/packed.npz" in index
+    assert "Figure 4** not drawn: no combined run (alpha > 1) has packed.json/packed.npz" in index
     assert "Figure 3** not drawn" in index
 
 
