@@ -496,6 +496,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as e:
             sys.stderr.write(f"error: report not built: {e}\n")
             return 2
+        from reports.tables import to_markdown
+
+        for g in getattr(report, "groups", []):
+            if g.preset == args.preset:
+                print(f"\n{g.model}, {g.preset} preset:\n\n{to_markdown(g.table)}")
         print(f"report: {report.index}")
     return 1 if failed else 0
 

@@ -51,6 +51,7 @@ def test_real_smoke_sweep_writes_records_the_report_reads(tmp_path: Path, capsys
         "1",
     ]
     assert main(argv) == 0
+    assert "| a3-g1.75-b8-smoke-s0 " in capsys.readouterr().out  # the table, printed at the end
     rows = (out / "tables" / "ptbc-smoke.csv").read_text().splitlines()
     ids = [r.split(",")[0] for r in rows[1:]]
     assert ids == [
