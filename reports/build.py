@@ -96,6 +96,8 @@ def _captions(df: pd.DataFrame) -> dict[str, str]:
         + ")."
         if anchors
         else " No published anchor is drawn: anchors apply only to the paper preset."
+        if preset != "paper"
+        else f" No published anchor is known for {model} ({metric})."
     )
     return {
         "sparsity_quality": f"Nonzero weights (% of the dense model's targeted weights) against {qual}; one line per α (runs at other bit widths as their own series). The star and dotted line mark the dense baseline.{anchor_note}",

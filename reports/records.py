@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECORD_FILES = ("config.json", "metrics.json", "hwsim.json")
 STATUSES = ("finished", "failed", "running")
 KINDS = ("dense", "compressed")
 # Quality metric -> whether higher is better. The record carries its own flag; a record whose
@@ -67,7 +66,7 @@ class RunSet:
     failed: tuple[RunRecord, ...] = ()
     running: tuple[RunRecord, ...] = ()
     # Folders with a config.json that is not a compress.run record (e.g. a trainer's own record).
-    ignored: tuple[tuple[Path, str], ...] = field(default_factory=tuple)
+    ignored: tuple[tuple[Path, str], ...] = ()
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
