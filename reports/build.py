@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import plots, tables
-from reports.records import RunSet, load_runs, runs_frame
+from reports.records import RunRecord, RunSet, load_runs, read_json, runs_frame
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,25 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def spike_rates_of(rec: RunRecord) -> dict[str, float]:
+    """Layer -> input spike rate: metrics.json's spike_rates, else the packed.json layers'
+    input_spike_rate (where compress.run records them), else nothing."""
+    rates = rec.metrics.get("spike_rates")
+    if rates:
+        return {str(k): float(v) for k, v in rates.items()}
+    path = rec.run_dir / "packed.json"
+    if not path.is_file():
+        return {}
+    layers = read_json(path).get("layers")
+    if not isinstance(layers, list):
+        raise ValueError(f"{path}: key 'layers' must be a list")
+    return {
+        str(e["name"]): float(e["input_spike_rate"])
+        for e in layers
+        if isinstance(e, dict) and isinstance(e.get("input_spike_rate"), int | float)
+    }
+
+
 def _pick_matrix_run(df: pd.DataFrame, wanted: str | None) -> pd.Series | None:
     """The run Figure 4 shows: `wanted`, else a combined run (alpha > 1) with a packed file at
     the common bit width, preferring compress.run's default alpha 3 and gamma 1.75, then the
@@ -103,7 +122,7 @@ def _captions(df: pd.DataFrame) -> dict[str, str]:
         "sparsity_quality": f"Nonzero weights (% of the dense model's targeted weights) against {qual}; one line per α (runs at other bit widths as their own series). The star and dotted line mark the dense baseline.{anchor_note}",
         "cost_quality": f"hwsim cycles and energy per workload against {qual}; every run is a point, the black step line with rings is the Pareto front (no run is both cheaper and better).{anchor_note}",
         "sweeps": f"Column-combining parameters at {ref}-bit weights: packing efficiency and {qual} against γ (one line per α) and against α (one line per γ), for whichever of the two the runs vary; seeds averaged. The dotted line is the dense baseline.",
-        "spiking": "Spike rate at each layer's input (one marker per run, the dense run starred; runs side by side within a layer) and the split of work per token between multiply-accumulates and spike-driven accumulates.",
+        "spiking": "Spike rate at each layer's input (one marker per run, the dense run starred; runs side by side within a layer) and the split of work between multiply-accumulates and spike-driven accumulates (per token, or per hwsim workload when metrics.json has no per-token counts). Rates come from metrics.json, else from packed.json.",
     }
 
 
@@ -245,7 +264,7 @@ def build_report(
     frame = runs_frame(runs.finished)
     if not frame.empty:
         _write(out / "tables" / "all_runs.csv", frame.to_csv(index=False))
-        spikes = {str(r.run_dir): dict(r.metrics.get("spike_rates") or {}) for r in runs.finished}
+        spikes = {str(r.run_dir): spike_rates_of(r) for r in runs.finished}
         for _, df in frame.groupby(["model", "preset"], sort=True):
             groups.append(
                 _group_report(

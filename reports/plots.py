@@ -595,8 +595,14 @@ def fig_spiking(
     ax_rate.grid(True, axis="y", color="0.9")
     shown = f"{len(sub)} of {n_runs} runs" if len(sub) < n_runs else None
     ax_rate.legend(fontsize=7, title=shown, title_fontsize=7)
-    macs = sub["macs_per_token"].fillna(0.0).to_numpy()
-    acs = sub["acs_per_token"].fillna(0.0).to_numpy()
+    if sub["macs_per_token"].notna().any() or sub["acs_per_token"].notna().any():
+        macs = sub["macs_per_token"].fillna(0.0).to_numpy()
+        acs = sub["acs_per_token"].fillna(0.0).to_numpy()
+        per = "per token"
+    else:  # no per-token counts in metrics.json: hwsim's totals for its workload
+        macs = sub["macs"].fillna(0.0).to_numpy()
+        acs = sub["accumulates"].fillna(0.0).to_numpy()
+        per = "per workload (hwsim)"
     scale, unit = _unit(float(np.max(macs + acs)) if len(sub) else 0.0)
     y = np.arange(len(sub))
     ax_ops.barh(y, macs / scale, color="0.25", label="multiply-accumulates (MAC)")
@@ -611,7 +617,7 @@ def fig_spiking(
     )
     ax_ops.set_yticks(y, list(sub["run_id"]), fontsize=8)
     ax_ops.invert_yaxis()
-    ax_ops.set_xlabel(f"operations per token{unit}")
+    ax_ops.set_xlabel(f"operations {per}{unit}")
     ax_ops.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{model} ({preset} preset): spiking activity and the MAC / accumulate split")
     return fig

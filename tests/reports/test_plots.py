@@ -212,3 +212,30 @@ def test_made_packed_files_load_with_compress_packing_and_patterns_agree(made_sw
     for layer in PackedModel.load(run / "packed").layers:
         mine = plots.read_packed_layer(run, layer.name)
         np.testing.assert_array_equal(mine.nonzero_pattern(), unpack_dense(layer) != 0)
+
+
+def test_spiking_figure_falls_back_to_packed_rates_and_hwsim_counts(tmp_path: Path):
+    # compress.run records spike rates in packed.json (input_spike_rate) and op counts in
+    # hwsim.json; metrics.json may carry neither.
+    from reports.build import spike_rates_of
+
+    make_sweep(tmp_path, model="nmt", alphas=(2,), extra=(), hidden=8)
+    for metrics in tmp_path.glob("nmt/*/metrics.json"):
+        data = json.loads(metrics.read_text())
+        data.update(spike_rates=None, macs_per_token=None, acs_per_token=None)
+        metrics.write_text(json.dumps(data))
+    runs = load_runs(tmp_path)
+    rates = {str(r.run_dir): spike_rates_of(r) for r in runs.finished}
+    packed = json.loads((tmp_path / "nmt" / "dense-cpu-s0" / "packed.json").read_text())
+    want = {
+        e["name"]: e["input_spike_rate"]
+        for e in packed["layers"]
+        if e["input_spike_rate"] is not None
+    }
+    assert rates[str(tmp_path / "nmt" / "dense-cpu-s0")] == want and want
+    fig = plots.fig_spiking(runs_frame(runs.finished), rates)
+    assert fig.axes[1].get_xlabel().startswith("operations per workload (hwsim)")
+    hw = json.loads((tmp_path / "nmt" / "dense-cpu-s0" / "hwsim.json").read_text())["total"]
+    suffix = fig.axes[1].get_xlabel().removeprefix("operations per workload (hwsim)")
+    scale = {"": 1.0, " (thousands)": 1e3, " (millions)": 1e6}[suffix]
+    assert fig.axes[1].patches[0].get_width() * scale == pytest.approx(hw["macs"])
