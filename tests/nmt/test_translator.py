@@ -145,3 +145,31 @@ def test_bad_arguments():
         Translator(10, 10, hidden=0)
     with pytest.raises(ValueError, match="dropout"):
         Translator(10, 10, dropout=1.0)
+
+
+@pytest.mark.parametrize("kind", ("analog", pytest.param("output", marks=pytest.mark.slow)))
+def test_learns_to_copy_random_sequences_through_attention(kind):
+    """The only way to copy an unseen random sequence is through the encoder and attention."""
+    torch.manual_seed(0)
+    vocab, length, batch_size = 16, 4, 32
+    m = Translator(vocab, vocab, embed=32, hidden=32, layers=1, dropout=0.0, kind=kind)
+    opt = torch.optim.Adam(m.parameters(), lr=2e-2)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(0)
+
+    def sample():
+        src = torch.randint(4, vocab, (batch_size, length), generator=g)
+        bos, eos = torch.ones(batch_size, 1, dtype=torch.long), torch.full((batch_size, 1), 2)
+        return src, torch.cat([bos, src, eos], 1)
+
+    for _ in range(150):
+        src, tgt = sample()
+        logits = m(src, torch.full((batch_size,), length), tgt[:, :-1])
+        loss = loss_fn(logits.reshape(-1, vocab), tgt[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    src, tgt = sample()
+    with torch.no_grad():
+        pred = m.eval()(src, torch.full((batch_size,), length), tgt[:, :-1]).argmax(-1)
+    assert (pred == tgt[:, 1:]).float().mean() > 0.9
