@@ -73,10 +73,21 @@ class SweepPoint:
         return Path(runs_dir) / self.model / f"dense-{self.preset}-s{self.seed}"
 
     def args(self) -> list[str]:
-        """The runner's flags for this point (without the run dir and --resume)."""
+        """The runner's flags for this point (without the run dir and --resume).
+
+        Bits follow the issue's recipes: 32 is a float model (weights and activations), 8 is
+        post-training quantization of weights and activations, fewer bits are quantization-aware
+        fine-tuning of the weights with 8-bit activations.
+        """
+        if self.bits >= 32:
+            quant = ["--bits", "32", "--act-bits", "32", "--quant", "off"]
+        elif self.bits >= 8:
+            quant = ["--bits", str(self.bits), "--act-bits", "8", "--quant", "ptq"]
+        else:
+            quant = ["--bits", str(self.bits), "--act-bits", "8", "--quant", "qat"]
         return [
             "--model", self.model, "--preset", self.preset, "--seed", str(self.seed),
-            "--max-paths", str(self.alpha), "--gamma", f"{self.gamma:g}", "--bits", str(self.bits),
+            "--max-paths", str(self.alpha), "--gamma", f"{self.gamma:g}", *quant,
         ]  # fmt: skip
 
 
@@ -113,6 +124,12 @@ def grid(
             if p not in out:
                 out.append(p)
     return out
+
+
+def _preset_seed(model: str, preset: str) -> int:
+    from compress.registry import get_spec
+
+    return int(get_spec(model).config(preset).seed)
 
 
 def parse_point(text: str) -> tuple[int, float, int]:
@@ -398,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-paths", type=int, nargs="+", metavar="ALPHA", help="alphas (default 3)")
     p.add_argument("--gamma", type=float, nargs="+", help="conflict budgets (default 1.75)")
     p.add_argument("--bits", type=int, nargs="+", help="weight bits, 32 = float (default 32)")
-    p.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument(
+        "--seed", type=int, nargs="+", default=None, help="seeds (default: the preset's seed)"
+    )
     p.add_argument(
         "--point",
         nargs="+",
@@ -438,6 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         extra_points = [parse_point(t) for t in args.point]
         only_points = extra_points and not (args.max_paths or args.gamma or args.bits)
+        if args.seed is None:
+            # compress.run's default: the model preset's own seed, so the sweep reuses the
+            # same dense model a plain `compress.run` trains or finds
+            args.seed = [_preset_seed(args.model, args.preset)]
         points = grid(
             args.model,
             args.preset,

@@ -76,7 +76,18 @@ def _run_ids(calls: list[list[str]]) -> list[str]:
 
 
 def _sweep(fake: dict, *extra: str, alphas=("1", "3", "8")) -> int:
-    argv = ["--model", "ptbc", "--preset", "cpu", "--max-paths", *alphas, "--gamma", "1.75"]
+    argv = [
+        "--model",
+        "ptbc",
+        "--preset",
+        "cpu",
+        "--seed",
+        "0",
+        "--max-paths",
+        *alphas,
+        "--gamma",
+        "1.75",
+    ]
     argv += ["--bits", "32", "--runs-dir", str(fake["runs"]), "--runner", fake["runner"], *extra]
     return main(argv)
 
@@ -89,19 +100,31 @@ def test_grid_holds_every_setting_once_with_deterministic_run_ids():
     p = SweepPoint("ptbc", "cpu", 1, 3, 1.0, 4)
     assert p.run_id == "a3-g1-b4-cpu-s1"
     assert p.args() == [
-        "--model",
-        "ptbc",
-        "--preset",
-        "cpu",
-        "--seed",
-        "1",
-        "--max-paths",
-        "3",
-        "--gamma",
-        "1",
-        "--bits",
-        "4",
-    ]
+        "--model", "ptbc", "--preset", "cpu", "--seed", "1", "--max-paths", "3", "--gamma", "1",
+        "--bits", "4", "--act-bits", "8", "--quant", "qat",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bits, quant",
+    [
+        (32, ["--bits", "32", "--act-bits", "32", "--quant", "off"]),
+        (8, ["--bits", "8", "--act-bits", "8", "--quant", "ptq"]),
+        (4, ["--bits", "4", "--act-bits", "8", "--quant", "qat"]),
+    ],
+)
+def test_bits_map_to_float_ptq_or_qat_runs(bits, quant):
+    assert SweepPoint("ptbc", "cpu", 0, 3, 1.75, bits).args()[-6:] == quant
+
+
+def test_default_seed_is_the_presets_so_the_dense_model_is_shared_with_compress_run(
+    capsys, tmp_path
+):
+    from compress.registry import get_spec
+
+    seed = get_spec("ptbc").config("cpu").seed
+    assert main(["--model", "ptbc", "--runs-dir", str(tmp_path), "--dry-run"]) == 0
+    assert f"a3-g1.75-b32-cpu-s{seed}" in capsys.readouterr().out
 
 
 def test_extra_points_join_the_grid_once():
@@ -119,7 +142,17 @@ def test_extra_points_join_the_grid_once():
 
 
 def test_point_option_alone_runs_only_those_points(fake, capsys):
-    argv = ["--model", "ptbc", "--point", "3,1.75,8", "3,1.75,4", "--runs-dir", str(fake["runs"])]
+    argv = [
+        "--model",
+        "ptbc",
+        "--seed",
+        "0",
+        "--point",
+        "3,1.75,8",
+        "3,1.75,4",
+        "--runs-dir",
+        str(fake["runs"]),
+    ]
     assert main([*argv, "--runner", fake["runner"], "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [Path(ln.split("--run-dir ")[1].split()[0]).name for ln in lines] == [
