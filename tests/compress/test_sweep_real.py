@@ -51,23 +51,23 @@ def test_real_smoke_sweep_writes_records_the_report_reads(tmp_path: Path, capsys
         "1",
     ]
     assert main(argv) == 0
-    assert "| a3-g1.75-b8-smoke-s0 " in capsys.readouterr().out  # the table, printed at the end
+    assert "| a3-g1.75-b8-smoke-s1111 " in capsys.readouterr().out  # the table, printed at the end
     rows = (out / "tables" / "ptbc-smoke.csv").read_text().splitlines()
     ids = [r.split(",")[0] for r in rows[1:]]
     assert ids == [
-        "dense-smoke-s0",
-        "a1-g1.75-b32-smoke-s0",
-        "a3-g1.75-b32-smoke-s0",
-        "a3-g1.75-b8-smoke-s0",
+        "dense-smoke-s1111",
+        "a1-g1.75-b32-smoke-s1111",
+        "a3-g1.75-b32-smoke-s1111",
+        "a3-g1.75-b8-smoke-s1111",
     ]
     index = (out / "index.md").read_text()
     assert (
-        "Layer rnns.0 of run a3-g1.75-b32-smoke-s0" in index
+        "Layer rnns.0 of run a3-g1.75-b32-smoke-s1111" in index
     )  # Figure 4 from the real packed file
-    m = json.loads((runs / "ptbc" / "a3-g1.75-b32-smoke-s0" / "metrics.json").read_text())
+    m = json.loads((runs / "ptbc" / "a3-g1.75-b32-smoke-s1111" / "metrics.json").read_text())
     assert (
         m["array_columns"]
-        < json.loads((runs / "ptbc" / "dense-smoke-s0" / "metrics.json").read_text())[
+        < json.loads((runs / "ptbc" / "dense-smoke-s1111" / "metrics.json").read_text())[
             "array_columns"
         ]
     )
