@@ -20,6 +20,11 @@ from compress.schedule import Schedule
 log = logging.getLogger("compress.run")
 
 
+def finetune_steps(run, steps_per_epoch: int) -> int:
+    total = steps_per_epoch * run.finetune_epochs
+    return min(total, run.finetune_steps) if run.finetune_steps else total
+
+
 def build_pipeline(
     run, steps_per_epoch: int, targets: str | None = None
 ) -> tuple[Pipeline, QuantizePass | None]:
@@ -36,8 +41,7 @@ def build_pipeline(
     quant = QuantizePass(q) if (q.weights_on or q.acts_on) else None
     if quant is not None and q.mode == "qat":
         passes.append(quant)
-    total = steps_per_epoch * run.finetune_epochs
-    end = max(0, total // 2 - 1)
+    end = max(0, finetune_steps(run, steps_per_epoch) // 2 - 1)
     schedule = Schedule(
         kind=run.prune.schedule,
         final_sparsity=run.prune.final_sparsity,
@@ -199,6 +203,7 @@ def _compress(ctx, dense_model, run_dir: Path) -> tuple[dict[str, Any], dict[str
             extra_state=pipe,
             lr_scale=run.lr_scale,
             seed=run.seed,
+            max_steps=run.finetune_steps,
         )
         if pipe.events_done < pipe.n_events:
             pipe.apply_event(pipe.n_events)

@@ -38,7 +38,8 @@ class ModelSpec(Protocol):
     def dense_epochs(self, cfg: Any) -> int: ...
 
     def finetune_epochs(self, cfg: Any) -> int:
-        """Default fine-tuning epochs of a compressed run at this preset."""
+        """Default fine-tuning epochs of a compressed run at this preset (an optional
+        `finetune_steps(cfg)` gives the default cap on its optimizer steps)."""
         ...
 
     def config(self, preset: str) -> Any: ...
@@ -64,10 +65,12 @@ class ModelSpec(Protocol):
         extra_state: Any = None,
         lr_scale: float = 1.0,
         seed: int = 0,
+        max_steps: int = 0,
     ) -> dict[str, Any]:
-        """Train `epochs` epochs with checkpoints in run_dir (resuming when asked); calls
-        on_step(global_step) after every optimizer step. `extra_state` has state_dict /
-        load_state_dict and is saved and restored with the checkpoint."""
+        """Train `epochs` epochs (at most `max_steps` optimizer steps in all when > 0) with
+        checkpoints in run_dir (resuming when asked); calls on_step(global_step) after every
+        optimizer step. `extra_state` has state_dict / load_state_dict and is saved and restored
+        with the checkpoint."""
         ...
 
     def steps_per_epoch(self, cfg: Any, data: Any) -> int: ...

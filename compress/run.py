@@ -66,6 +66,7 @@ class RunConfig:
     targets: str | None
     hw: HwChoice
     lr_scale: float = 1.0
+    finetune_steps: int = 0  # cap on fine-tuning optimizer steps; 0 = the full epochs
 
     def run_id(self) -> str:
         c, q = self.combine, self.quant
@@ -75,6 +76,7 @@ class RunConfig:
         sp = f"-sp{self.prune.final_sparsity:g}" if self.prune.final_sparsity > 0 else ""
         return (
             f"a{c.max_paths}-g{c.gamma:g}{sp}-{bits}{acts}{quant}-ft{self.finetune_epochs}"
+            f"{f'x{self.finetune_steps}' if self.finetune_steps else ''}"
             f"-{self.preset}-s{self.seed}"
         )
 
@@ -117,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--act-bits", type=int, default=8, help="activation bits, 2..32 (32 = float)")
     p.add_argument("--quant", default="ptq", help=f"one of: {', '.join(QUANT_MODES)}")
     p.add_argument("--finetune-epochs", type=int, default=None, help="default: the preset's")
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=None,
+        help="cap on fine-tuning steps (default: preset's)",
+    )
     p.add_argument("--lr-scale", type=float, default=1.0, help="fine-tuning lr / preset lr")
     p.add_argument("--targets", default=None, help="regex over module names (default: LSTMs)")
     p.add_argument("--array", default="128x128", help="systolic array RxC (default 128x128)")
@@ -144,7 +152,10 @@ def _parse_array(text: str) -> tuple[int, int]:
 
 
 def run_config_from_args(
-    args: argparse.Namespace, default_finetune: int, default_seed: int = 0
+    args: argparse.Namespace,
+    default_finetune: int,
+    default_seed: int = 0,
+    default_steps: int = 0,
 ) -> RunConfig:
     if args.preset not in PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; allowed: {', '.join(PRESETS)}")
@@ -154,6 +165,8 @@ def run_config_from_args(
         raise ValueError(f"--dataflow must be one of {', '.join(DATAFLOWS)}; got {args.dataflow!r}")
     if args.finetune_epochs is not None and args.finetune_epochs < 0:
         raise ValueError(f"--finetune-epochs must be >= 0; got {args.finetune_epochs}")
+    if args.finetune_steps is not None and args.finetune_steps < 0:
+        raise ValueError(f"--finetune-steps must be >= 0 (0 = no cap); got {args.finetune_steps}")
     if not args.lr_scale > 0:
         raise ValueError(f"--lr-scale must be > 0; got {args.lr_scale}")
     rows, cols = _parse_array(args.array)
@@ -182,6 +195,7 @@ def run_config_from_args(
         targets=args.targets,
         hw=HwChoice(rows, cols, args.dataflow),
         lr_scale=args.lr_scale,
+        finetune_steps=default_steps if args.finetune_steps is None else args.finetune_steps,
     )
 
 
@@ -293,7 +307,10 @@ def prepare(argv: list[str] | None) -> Context:
     cfg = spec.config(args.preset)
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seed=args.seed)
-    run = run_config_from_args(args, spec.finetune_epochs(cfg), cfg.seed)
+    steps_of = getattr(spec, "finetune_steps", None)
+    run = run_config_from_args(
+        args, spec.finetune_epochs(cfg), cfg.seed, steps_of(cfg) if steps_of else 0
+    )
     dataset_dir(spec.dataset, args.data_dir, verify=not args.no_verify)
     root = runs_root(args.runs_root) / args.model
     run_dir = Path(args.run_dir) if args.run_dir else root / run.run_id()

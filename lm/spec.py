@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 TRAIN_SUBDIR = "train"
 # Fine-tuning a compressed model needs far fewer epochs than training it; per preset.
 FINETUNE_EPOCHS = {"smoke": 1, "cpu": 1, "paper": 50}
+# ... and at most this many optimizer steps (0: the whole epochs); see BENCHMARKS.md for the cost
+FINETUNE_STEPS = {"smoke": 0, "cpu": 300, "paper": 0}
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class LMSpec:
 
     def finetune_epochs(self, cfg: LMConfig) -> int:
         return FINETUNE_EPOCHS.get(cfg.preset, 1)
+
+    def finetune_steps(self, cfg: LMConfig) -> int:
+        return FINETUNE_STEPS.get(cfg.preset, 0)
 
     # -- data and model --------------------------------------------------------------------------
     def load_data(self, cfg: LMConfig, data_dir: str | None, verify: bool = True) -> Corpus:
@@ -95,10 +100,16 @@ class LMSpec:
         extra_state: Any = None,
         lr_scale: float = 1.0,
         seed: int = 0,
+        max_steps: int = 0,
     ) -> dict[str, Any]:
         train_dir = Path(run_dir) / TRAIN_SUBDIR
         if extra_state is None:
             return self._train_dense(model, data, cfg, train_dir, epochs=epochs)
+        if max_steps:
+            # a cap on all fine-tuning steps, spread evenly over the epochs
+            per_epoch = max(1, -(-max_steps // max(epochs, 1)))
+            if not cfg.max_steps_per_epoch or per_epoch < cfg.max_steps_per_epoch:
+                cfg = cfg.replace(max_steps_per_epoch=per_epoch)
         return self._finetune(
             model, data, cfg, train_dir, epochs, resume, on_step, extra_state, lr_scale
         )

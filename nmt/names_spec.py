@@ -82,13 +82,15 @@ class NamesSpec:
         extra_state: Any = None,
         lr_scale: float = 1.0,
         seed: int = 0,
+        max_steps: int = 0,
     ) -> dict[str, Any]:
         train_dir = Path(run_dir) / "train"
         train_dir.mkdir(parents=True, exist_ok=True)
         if on_step is None:
             return N.train(model, data, cfg, run_dir=train_dir, progress=True)
+        steps = epochs * self.steps_per_epoch(cfg, data)
         ft = dataclasses.replace(
-            cfg, steps=epochs * self.steps_per_epoch(cfg, data), lr=cfg.lr * lr_scale
+            cfg, steps=min(steps, max_steps) if max_steps else steps, lr=cfg.lr * lr_scale
         )
         return N.train(
             model,

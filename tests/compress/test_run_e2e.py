@@ -167,3 +167,12 @@ def test_real_names_smoke_run_packs_the_cells_with_their_spike_rates(real_data_r
     assert 0 <= by["lstm.cells.0.linear_hh"]["input_spike_rate"] <= 1
     hw = _read(run_dir / "hwsim.json")
     assert hw["total"]["accumulates"] > 0  # binary inputs accumulate instead of multiplying
+
+
+def test_finetune_steps_caps_the_fine_tuning_and_every_event_still_fires(smoke_run):
+    argv = _argv(smoke_run["data"], smoke_run["runs"], "--max-paths", "4", "--finetune-steps", "3")
+    assert R.main(argv) == 0
+    run_dir = smoke_run["runs"] / "ptbc" / "a4-g1.75-w8a8-ptq-ft1x3-smoke-s1111"
+    m = _read(run_dir / "metrics.json")
+    assert m["train"]["steps"] == 3
+    assert m["events_done"] == 8
