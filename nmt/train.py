@@ -393,7 +393,8 @@ def train(
     handler = _file_logger(run_dir)
     writer = None
     try:
-        write_json(run_dir / "config.json", config.to_dict())
+        if not (run_dir / "config.json").exists():  # a caller's own record (compress.run) wins
+            write_json(run_dir / "config.json", config.to_dict())
         data.src_tok.save(run_dir / "tokenizers" / "en.json")
         data.tgt_tok.save(run_dir / "tokenizers" / "zh.json")
         model.to(device)
@@ -658,6 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--eval-splits", default="valid,test,wmt")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run_dir = None
     try:
         config = PRESETS[args.preset].replace(**_parse_set(args.set))
         run_dir = Path(args.run_dir or f"runs/nmt/{config.preset}-{config.kind}-s{config.seed}")
@@ -667,13 +669,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"data: {json.dumps(data.info)} ({prep_s:.1f} s)")
         model = build_model(config, data.src_tok.vocab_size, data.tgt_tok.vocab_size)
         run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", config.to_dict())
         write_json(run_dir / "metrics.json", {"status": "running", "error": None})
         tr = train(model, data, config, run_dir, resume=args.resume, device=args.device,
                    progress=not args.no_progress)  # fmt: skip
         t0 = time.perf_counter()
         ev = evaluate(model, data, config, args.device, splits=args.eval_splits.split(","))
         ev_s = time.perf_counter() - t0
-    except ValueError as e:
+    except Exception as e:
+        if run_dir is not None and run_dir.is_dir():
+            msg = f"{type(e).__name__}: {e}".splitlines()[0]
+            write_json(run_dir / "metrics.json", {"status": "failed", "error": msg})
+        if not isinstance(e, ValueError):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 2
     metrics = {"status": "finished", "error": None, "data": data.info, "prep_time_s": prep_s,
