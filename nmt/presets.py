@@ -51,6 +51,7 @@ class TranslatorConfig:
     kind: str = "output"
     faithful: bool = False
     surrogate: str = ""  # "" = the cell's default (SpikingParrot's for output, erf for gate)
+    threshold: float = 1.0  # initial spike threshold of output-spiking cells (snnTorch: 1.0)
     # buckets and batches
     k_src: int = 8
     k_tgt: int = 8

@@ -224,6 +224,7 @@ def build_model(config: TranslatorConfig, src_vocab: int, tgt_vocab: int) -> Tra
         kind=config.kind,
         faithful=config.faithful,
         surrogate=config.surrogate or None,
+        threshold=config.threshold,
     )
 
 

@@ -75,9 +75,9 @@ def _reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(0, index.unsqueeze(2).expand(-1, -1, x.shape[2]))
 
 
-def _cell_kwargs(kind: str, faithful: bool, surrogate: str | None) -> dict:
+def _cell_kwargs(kind: str, faithful: bool, surrogate: str | None, threshold: float) -> dict:
     if kind == "output":
-        kw = {"zero_state_quirk": faithful}
+        kw = {"zero_state_quirk": faithful, "threshold": threshold}
         if surrogate:
             kw["surrogate"] = surrogate
         return kw
@@ -97,9 +97,10 @@ class Encoder(nn.Module):
         kind: str,
         faithful: bool,
         surrogate: str | None,
+        threshold: float = 1.0,
     ) -> None:
         super().__init__()
-        kw = _cell_kwargs(kind, faithful, surrogate)
+        kw = _cell_kwargs(kind, faithful, surrogate, threshold)
         self.faithful = faithful
         self.embedding = nn.Embedding(vocab, embed, padding_idx=PAD)
         nn.init.xavier_uniform_(self.embedding.weight)
@@ -150,9 +151,10 @@ class Decoder(nn.Module):
         kind: str,
         faithful: bool,
         surrogate: str | None,
+        threshold: float = 1.0,
     ) -> None:
         super().__init__()
-        kw = _cell_kwargs(kind, faithful, surrogate)
+        kw = _cell_kwargs(kind, faithful, surrogate, threshold)
         self.vocab = vocab
         self.embedding = nn.Embedding(vocab, embed, padding_idx=PAD)
         nn.init.xavier_uniform_(self.embedding.weight)
@@ -202,6 +204,7 @@ class Decoder(nn.Module):
 class Translator(nn.Module):
     """English -> Chinese spiking translator. `kind`: "output" (output-spiking SLSTM cells, as
     SpikingParrot), "gate" (spikingjelly's gate-spiking cells) or "analog" (spike replaced by h).
+    `threshold`: the output-spiking cells' initial (learnable) threshold, 1.0 as in snnTorch.
     """
 
     def __init__(
@@ -215,6 +218,7 @@ class Translator(nn.Module):
         kind: str = "output",
         faithful: bool = False,
         surrogate: str | None = None,
+        threshold: float = 1.0,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -229,7 +233,7 @@ class Translator(nn.Module):
         self.faithful = bool(faithful)
         self.hidden = hidden
         self.num_layers = layers
-        args = (embed, hidden, layers, dropout, kind, self.faithful, surrogate)
+        args = (embed, hidden, layers, dropout, kind, self.faithful, surrogate, threshold)
         self.encoder = Encoder(src_vocab, *args)
         self.decoder = Decoder(tgt_vocab, *args)
 
