@@ -150,7 +150,7 @@ class NamesConfig:
 
 PRESETS: dict[str, dict] = {
     # Seconds: a tiny model for tests and `compress.run --model names` smoke runs.
-    "smoke": dict(hidden_size=32, steps=60, batch_size=64, lr=1e-2, checkpoint_every=0),
+    "smoke": dict(hidden_size=32, steps=300, batch_size=64, lr=1e-2, checkpoint_every=0),
     # Minutes on 2 CPU cores: length-bucketed batches, cross-entropy, Adam, cosine decay.
     "cpu": dict(),
     # The tutorial's recipe: one name per step drawn class-uniformly, softmax + MSE, Adam
