@@ -201,3 +201,34 @@ def test_cli_trains_the_smoke_preset_on_real_ptb_char(tmp_path, real_data_root, 
         main(["--model", "ptbc", "--preset", "smoke", "--lr", "-1", "--run-dir", str(tmp_path)])
         == 2
     )
+
+
+def test_step_limited_epochs_continue_the_stream_and_wrap_at_its_end(
+    char_corpus, make_config
+) -> None:
+    cfg = make_config(
+        max_steps_per_epoch=3, bptt=10, batch_size=4, train_tokens=400, eval_tokens=200
+    )
+    trainer = Trainer(build_model(cfg, char_corpus.vocab_size), char_corpus, cfg)
+    nrows = trainer.train_data.size(0)
+    starts = []
+    orig = trainer.model.forward
+
+    def spy(tokens, hidden=None):
+        starts.append(tokens[0, 0].item())
+        return orig(tokens, hidden)
+
+    trainer.model.forward = spy  # type: ignore[method-assign]
+    trainer.run_epoch()
+    after_one = trainer.position
+    assert 0 < after_one < nrows
+    first_of_epoch_two = len(starts)
+    trainer.run_epoch()
+    # epoch 2 starts at the row where epoch 1 stopped, not at row 0
+    assert starts[first_of_epoch_two] == trainer.train_data[after_one, 0].item()
+    seen_wrap = False
+    for _ in range(2 * nrows // (3 * 5) + 2):
+        before = trainer.position
+        trainer.run_epoch()
+        seen_wrap |= trainer.position < before
+    assert seen_wrap
