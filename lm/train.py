@@ -408,6 +408,7 @@ def train_run(
     progress: bool = False,
     tensorboard: bool = True,
     step_callback: StepCallback | None = None,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Train `config` in `run_dir` (or continue the run there with `resume=True`; `config` may then
     be None to reuse config.json, or differ only in epochs/threads/log_interval), then evaluate the
@@ -429,7 +430,9 @@ def train_run(
         raise ValueError("a config is needed unless resuming")
     atomic_write_json(run_dir / "config.json", config.to_dict())
     if corpus is None:
-        corpus = load_corpus(config.model, data_dir, enwik8_splits=config.enwik8_splits)
+        corpus = load_corpus(
+            config.model, data_dir, verify=verify, enwik8_splits=config.enwik8_splits
+        )
 
     torch.manual_seed(config.seed)
     model = build_model(config, corpus.vocab_size).to(device)
@@ -568,6 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="data root (default $LSTMPACK_DATA, then ./data)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the SHA-256 check of the data (for made or partial copies, e.g. a test enwik8)",
+    )
     p.add_argument("--device", default="cpu")
     g = p.add_argument_group("config overrides (default: the preset's value)")
     for f in fields(LMConfig):
@@ -625,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             device=args.device,
             progress=not args.no_progress,
+            verify=not args.no_verify,
         )
     except TrainingDivergedError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -232,3 +232,21 @@ def test_step_limited_epochs_continue_the_stream_and_wrap_at_its_end(
         trainer.run_epoch()
         seen_wrap |= trainer.position < before
     assert seen_wrap
+
+
+def test_cli_trains_enwik8_smoke_on_a_made_file(tmp_path, capsys) -> None:
+    import numpy as np
+
+    (tmp_path / "data" / "enwik8").mkdir(parents=True)
+    raw = np.random.default_rng(0).integers(32, 127, size=60_000, dtype=np.uint8).tobytes()
+    (tmp_path / "data" / "enwik8" / "enwik8").write_bytes(raw)
+    argv = ["--model", "enwik8", "--preset", "smoke", "--run-dir", str(tmp_path / "run"),
+            "--data-dir", str(tmp_path / "data"), "--no-progress", "--threads", "1",
+            "--enwik8_splits", "50000", "5000", "5000"]  # fmt: skip
+    assert main([*argv, "--no-verify"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["model"] == "enwik8" and math.isfinite(metrics["test_bpc"])
+    # without --no-verify the made file fails the registry's SHA-256 check: a clear error
+    argv[argv.index("--run-dir") + 1] = str(tmp_path / "run2")
+    assert main(argv) == 2
+    assert "enwik8" in capsys.readouterr().err
