@@ -102,7 +102,7 @@ def format_table(rows: list[tuple[str, dict, dict]], metric: str) -> str:
         out.append(
             f"| {label} | {m['nonzero_weights']:,} | {m['array_columns']:,} "
             f"| {m['packing_efficiency']:.3f} | {_fmt(q.get('valid'))} | {_fmt(q.get('test'))} "
-            f"| {t['cycles']:,} | {t['utilization']:.3f} | {t['energy_pj'] / 1e6:,.1f} "
+            f"| {t['cycles']:,} | {t['utilization']:.3g} | {t['energy_pj'] / 1e6:,.1f} "
             f"| {m['model_bytes']:,} |"
         )
     return "\n".join(out)
