@@ -155,10 +155,12 @@ class LuongAttention(nn.Module):
                 q = (
                     stats_mask
                     if stats_mask is not None
-                    else torch.ones(query.shape[:2], dtype=torch.bool)
+                    else torch.ones(query.shape[:2], dtype=torch.bool, device=query.device)
                 )
                 n_keys = (
-                    mask.sum(1) if mask is not None else torch.full((keys.shape[0],), keys.shape[1])
+                    mask.sum(1)
+                    if mask is not None
+                    else torch.full((keys.shape[0],), keys.shape[1], device=keys.device)
                 )
                 self.query_sum += int(q.sum())
                 self.key_sum += int((q.sum(1) * n_keys).sum())
