@@ -338,6 +338,8 @@ def _jsonable_tree(d: Any) -> Any:
 def _set_threads(n: int | None) -> None:
     import torch
 
+    # As lm.train's CLI: denormal floats in small recurrent models slow CPU kernels badly.
+    torch.set_flush_denormal(True)
     if n:
         torch.set_num_threads(n)
 
