@@ -348,6 +348,7 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide run records from others
             write(f)
             f.flush()
             os.fsync(f.fileno())
