@@ -41,6 +41,14 @@ FINETUNE_EPOCHS = {"smoke": 1, "cpu": 1, "paper": 50}
 FINETUNE_STEPS = {"smoke": 0, "cpu": 300, "paper": 0}
 
 
+def finetune_lr(cfg: LMConfig) -> float:
+    """The learning rate the dense schedule ended at (after its `when` drops): fine-tuning a
+    compressed copy continues from there. Restarting at the initial rate undoes more of the
+    dense training than a short fine-tune can recover, even with no compression at all."""
+    drops = sum(1 for w in cfg.when if w <= cfg.epochs)
+    return cfg.lr * 0.1**drops
+
+
 @dataclass(frozen=True)
 class LMSpec:
     name: str
@@ -124,7 +132,7 @@ class LMSpec:
         return metrics
 
     def _finetune(self, model, data, cfg, train_dir, epochs, resume, on_step, pipe, lr_scale):
-        ft_cfg = cfg.replace(epochs=epochs, when=(), lr=cfg.lr * lr_scale)
+        ft_cfg = cfg.replace(epochs=epochs, when=(), lr=finetune_lr(cfg) * lr_scale)
         train_dir.mkdir(parents=True, exist_ok=True)
         callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
         trainer = Trainer(model, data, ft_cfg, step_callback=callback, progress=True)
