@@ -77,6 +77,7 @@ class TranslatorConfig:
     eval_batch_size: int = 128
     beam: int = 4
     length_alpha: float = 0.6
+    tune_length_alpha: bool = False  # pick length_alpha from ALPHA_GRID by valid beam BLEU
     max_decode_ratio: float = 2.0  # decode at most ratio * source length + extra tokens
     max_decode_extra: int = 10
     # runtime
@@ -210,6 +211,7 @@ PRESETS: dict[str, TranslatorConfig] = {
         tf_schedule="constant",
         tf_max=1.0,
         beam=4,
+        tune_length_alpha=True,
         threads=2,
         log_interval=50,
         checkpoint_every=200,

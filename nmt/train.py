@@ -53,6 +53,7 @@ __all__ = [
     "steps_per_epoch_of",
     "teacher_forcing_ratio",
     "train",
+    "tune_length_alpha",
     "translate",
 ]
 
@@ -609,13 +610,37 @@ def activity(model: Translator, es: EvalSet, config: TranslatorConfig, device="c
     }
 
 
+ALPHA_GRID = (0.6, 1.0, 1.5, 2.0)
+
+
+def tune_length_alpha(
+    model: Translator, data: NMTData, config: TranslatorConfig, device="cpu",
+    grid: Sequence[float] = ALPHA_GRID,
+) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """The length-penalty alpha of `grid` with the best beam BLEU on the valid split (never
+    the test split), and the BLEU of each."""
+    scores = {}
+    for alpha in grid:
+        hyps = _decode_ids(model, data, data.valid.src_ids, config.replace(length_alpha=alpha),
+                           config.beam, device)  # fmt: skip
+        scores[str(alpha)] = corpus_bleu(hyps, data.valid.references).score
+    best = max(grid, key=lambda a: (scores[str(a)], -a))
+    return float(best), scores
+
+
 def evaluate(
     model: Translator, data: NMTData, config: TranslatorConfig, device="cpu",
     splits: Sequence[str] = ("valid", "test"),
 ) -> dict:  # fmt: skip
-    """BLEU (greedy, beam), chrF, loss per split; spike rates and MACs/ACs on the test split."""
+    """BLEU (greedy, beam), chrF, loss per split; spike rates and MACs/ACs on the test split.
+    With `config.tune_length_alpha` the beam's length penalty is first chosen on valid."""
     model.to(device)
     out: dict = {}
+    if config.tune_length_alpha and config.beam > 1:
+        alpha, grid = tune_length_alpha(model, data, config, device)
+        config = config.replace(length_alpha=alpha)
+        out["length_alpha"] = alpha
+        out["length_alpha_valid_bleu"] = grid
     for name in splits:
         es = getattr(data, name)
         if es is None:
@@ -698,6 +723,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{name}: chrF greedy {r['chrf_greedy']:.2f} beam {r.get('chrf_beam', float('nan')):.2f}"
             )
+    if "length_alpha" in ev:
+        print(f"length penalty alpha {ev['length_alpha']} (valid beam BLEU by alpha: "
+              f"{json.dumps(ev['length_alpha_valid_bleu'])})")  # fmt: skip
     print(f"spike rates: {json.dumps(ev['spike_rates'])}")
     print(f"MACs/token {ev['macs_per_token']:.4g}  ACs/token {ev['acs_per_token']:.4g}")
     print(f"train time {tr['train_time_s']:.1f} s, {tr['steps']} steps, run dir {run_dir}")

@@ -65,8 +65,12 @@ def test_training_on_made_data_lowers_the_loss(data, tmp_path):
     assert TranslatorConfig.from_dict(config) == TINY
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "log.txt").is_file()
     assert (tmp_path / "tokenizers" / "zh.json").is_file()
-    ev = evaluate(model, data, TINY, splits=("test",))
+    ev = evaluate(model, data, TINY.replace(tune_length_alpha=True), splits=("test",))
     assert {"bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam"} <= set(ev["test"])
+    assert ev["length_alpha"] in (0.6, 1.0, 1.5, 2.0)
+    assert ev["length_alpha_valid_bleu"][str(ev["length_alpha"])] == max(
+        ev["length_alpha_valid_bleu"].values()
+    )
     assert "tok:zh" in ev["test"]["bleu_signature"]
     assert ev["macs_per_token"] > 0 and set(ev["spike_rates"]) >= {"encoder.0", "decoder.0"}
 
