@@ -1,24 +1,15 @@
 """Presets per model: `paper` (the published commands), `cpu` (~30 min on 2 cores), `smoke`.
 
-`PRESETS[model][preset]` is a frozen LMConfig; `SPECS[model]` is the ModelSpec the compression
-registry points at (e.g. "lm.presets:PTBC_SPEC").
+`PRESETS[model][preset]` is a frozen LMConfig. The compression registry's view of these models
+(compress.registry.ModelSpec) is lm.spec.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from lm.config import LMConfig
-
-if TYPE_CHECKING:
-    import torch
-
-    from lm.data import Corpus
-    from lm.model import AWDLSTM
 
 # The README commands of salesforce/awd-lstm-lm (char-level: "--optimizer adam" with "--when";
 # ptbw: "python main.py --batch_size 20 --data data/penn --dropouti 0.4 --dropouth 0.25
@@ -105,46 +96,3 @@ def get_preset(model: str, preset: str) -> LMConfig:
     if preset not in PRESETS[model]:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS[model])}")
     return PRESETS[model][preset]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the compression registry needs to know about one language model."""
-
-    name: str
-    dataset: str
-    metric: str  # "bpc" or "ppl"
-    published: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def presets(self) -> Mapping[str, LMConfig]:
-        return PRESETS[self.name]
-
-    def config(self, preset: str) -> LMConfig:
-        return get_preset(self.name, preset)
-
-    def load_corpus(
-        self, data_dir: str | Path | None = None, config: LMConfig | None = None
-    ) -> Corpus:
-        from lm.data import ENWIK8_SPLITS, load_corpus
-
-        splits = config.enwik8_splits if config is not None else ENWIK8_SPLITS
-        return load_corpus(self.name, data_dir, enwik8_splits=splits)
-
-    def build_model(self, config: LMConfig, vocab_size: int) -> AWDLSTM:
-        from lm.model import build_model
-
-        return build_model(config, vocab_size)
-
-    def evaluate(self, model: AWDLSTM, data: torch.Tensor, config: LMConfig, **kw: object) -> float:
-        from lm.train import evaluate
-
-        return evaluate(model, data, config, **kw)  # type: ignore[arg-type]
-
-
-PTBC_SPEC = ModelSpec("ptbc", "ptb_char", "bpc", MappingProxyType({"test_bpc": 1.175}))
-PTBW_SPEC = ModelSpec("ptbw", "ptb_word", "ppl", MappingProxyType({"test_ppl": 58.8}))
-ENWIK8_SPEC = ModelSpec("enwik8", "enwik8", "bpc", MappingProxyType({"test_bpc": 1.232}))
-SPECS: Mapping[str, ModelSpec] = MappingProxyType(
-    {"ptbc": PTBC_SPEC, "ptbw": PTBW_SPEC, "enwik8": ENWIK8_SPEC}
-)

@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
+from compress.registry import get_spec
 from lm.config import LMConfig
 from lm.model import AWDLSTM, build_model, count_parameters
-from lm.presets import PAPER, PRESETS, SPECS, get_preset
+from lm.presets import PAPER, PRESETS, get_preset
 from lm.regularizers import (
     LockedDropout,
     activation_regularization,
@@ -82,8 +83,8 @@ def test_every_model_has_paper_cpu_and_smoke_presets_and_a_spec() -> None:
     for model in ("ptbc", "ptbw", "enwik8"):
         assert set(PRESETS[model]) == {"paper", "cpu", "smoke"}
         assert all(c.model == model for c in PRESETS[model].values())
-        assert SPECS[model].config("cpu") is PRESETS[model]["cpu"]
-    assert SPECS["ptbw"].metric == "ppl" and SPECS["ptbc"].metric == "bpc"
+        assert get_spec(model).config("cpu") is PRESETS[model]["cpu"]
+    assert get_spec("ptbw").metric == "ppl" and get_spec("ptbc").metric == "bpc"
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("ptbc", "big")
 
