@@ -58,9 +58,8 @@ def plan_residency(workload: Workload, config: HwConfig) -> tuple[bool, ...]:
     return tuple(plan)
 
 
-@dataclass(frozen=True)
-class Traffic:
-    """Bytes moved by one GEMM over all its repeats."""
+class ByteTotals:
+    """SRAM and DRAM byte totals of anything carrying the six per-operand byte fields."""
 
     ifmap_sram_read_bytes: float
     filter_sram_read_bytes: float
@@ -68,7 +67,6 @@ class Traffic:
     ifmap_dram_read_bytes: float
     filter_dram_read_bytes: float
     ofmap_dram_write_bytes: float
-    weight_read_fraction: float
 
     @property
     def dram_bytes(self) -> float:
@@ -81,6 +79,19 @@ class Traffic:
         return (
             self.ifmap_sram_read_bytes + self.filter_sram_read_bytes + self.ofmap_sram_write_bytes
         )
+
+
+@dataclass(frozen=True)
+class Traffic(ByteTotals):
+    """Bytes moved by one GEMM over all its repeats."""
+
+    ifmap_sram_read_bytes: float
+    filter_sram_read_bytes: float
+    ofmap_sram_write_bytes: float
+    ifmap_dram_read_bytes: float
+    filter_dram_read_bytes: float
+    ofmap_dram_write_bytes: float
+    weight_read_fraction: float
 
 
 def traffic(gemm: Gemm, config: HwConfig, resident: bool) -> Traffic:

@@ -15,6 +15,7 @@ from hwsim.config import HwConfig
 from hwsim.dataflow import mapping
 from hwsim.energy import energy
 from hwsim.memory import (
+    ByteTotals,
     bandwidth_bound_cycles,
     control_bits,
     effective_bits,
@@ -26,7 +27,7 @@ from hwsim.workload import Gemm, Workload
 
 
 @dataclass(frozen=True)
-class Cost:
+class Cost(ByteTotals):
     """Additive costs of a GEMM, a layer or a whole model.
 
     ``cycles`` is compute time on the array; ``bound_cycles`` = max(compute, DRAM bytes / DRAM bytes
@@ -60,18 +61,6 @@ class Cost:
     dram_energy_pj: float
     energy_pj: float
     latency_seconds: float
-
-    @property
-    def sram_bytes(self) -> float:
-        return (
-            self.ifmap_sram_read_bytes + self.filter_sram_read_bytes + self.ofmap_sram_write_bytes
-        )
-
-    @property
-    def dram_bytes(self) -> float:
-        return (
-            self.ifmap_dram_read_bytes + self.filter_dram_read_bytes + self.ofmap_dram_write_bytes
-        )
 
 
 _SUMMED = tuple(
