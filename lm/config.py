@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -25,6 +26,9 @@ class LMConfig:
     dropouti: float = 0.65
     dropoute: float = 0.1
     wdrop: float = 0.5
+    # initial forget-gate bias of every LSTM (b_ih + b_hh of the f block); None keeps nn.LSTM's
+    # uniform initialisation, as the published models do
+    forget_bias: float | None = None
     # objective
     alpha: float = 2.0
     beta: float = 1.0
@@ -75,6 +79,8 @@ class LMConfig:
         for name in ("alpha", "beta", "clip", "wdecay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.forget_bias is not None and not math.isfinite(self.forget_bias):
+            raise ValueError(f"forget_bias must be a finite number or None, got {self.forget_bias}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if len(self.enwik8_splits) != 3 or min(self.enwik8_splits) < 2:

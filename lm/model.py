@@ -37,6 +37,7 @@ class AWDLSTM(nn.Module):
         dropouti: float = 0.0,
         dropoute: float = 0.0,
         wdrop: float = 0.0,
+        forget_bias: float | None = None,
     ) -> None:
         super().__init__()
         if vocab_size < 1:
@@ -52,7 +53,8 @@ class AWDLSTM(nn.Module):
         # The last layer outputs emsize so the decoder can share the embedding matrix.
         sizes = [emsize] + [nhid] * (nlayers - 1) + [emsize]
         self.rnns = nn.ModuleList(
-            MaskableLSTM(sizes[k], sizes[k + 1], wdrop=wdrop) for k in range(nlayers)
+            MaskableLSTM(sizes[k], sizes[k + 1], wdrop=wdrop, forget_bias=forget_bias)
+            for k in range(nlayers)
         )
         self.lockdrop = LockedDropout()
         self.decoder = nn.Linear(emsize, vocab_size)
@@ -102,6 +104,7 @@ def build_model(config: LMConfig, vocab_size: int) -> AWDLSTM:
         dropouti=config.dropouti,
         dropoute=config.dropoute,
         wdrop=config.wdrop,
+        forget_bias=config.forget_bias,
     )
 
 

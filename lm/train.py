@@ -559,6 +559,8 @@ def _parse_value(field_type: Any, text: str) -> Any:
         return int(text)
     if t in ("float", "<class 'float'>"):
         return float(text)
+    if t == "float | None":
+        return None if text.lower() == "none" else float(text)
     return text
 
 

@@ -126,3 +126,19 @@ def test_weight_drop_drops_recurrent_weights_at_the_configured_rate_only() -> No
     # a dropped entry of W_hh gets exactly zero gradient; a kept one almost surely does not
     assert 0.22 < (g_hh == 0).float().mean().item() < 0.28
     assert (g_ih == 0).float().mean().item() < 0.01
+
+
+def test_forget_bias_sets_only_the_f_gate_block_and_none_keeps_uniform_init() -> None:
+    torch.manual_seed(0)
+    layer = MaskableLSTM(3, 5, forget_bias=1.0)
+    bias = layer.bias_ih + layer.bias_hh  # what the gates see
+    f = slice(5, 10)  # gate order i, f, g, o
+    torch.testing.assert_close(bias[f], torch.ones(5))
+    others = torch.cat([bias[:5], bias[10:]])
+    assert others.abs().max() <= 2 / 5**0.5  # still the uniform +-1/sqrt(H) draws
+    assert not torch.allclose(others, torch.ones(15))
+    torch.manual_seed(0)
+    plain = MaskableLSTM(3, 5)
+    assert plain.forget_bias is None
+    torch.testing.assert_close(plain.weight, layer.weight)  # the bias change draws no numbers
+    assert plain.bias_ih[f].abs().max() <= 1 / 5**0.5

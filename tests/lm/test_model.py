@@ -104,6 +104,7 @@ def test_config_round_trips_through_json_and_rejects_unknown_keys() -> None:
         ({"wdrop": 1.0}, "wdrop"),
         ({"nhid": 0}, "nhid"),
         ({"lr": 0.0}, "lr"),
+        ({"forget_bias": float("nan")}, "forget_bias"),
     ],
 )
 def test_config_rejects_bad_values_with_a_clear_message(change: dict, message: str) -> None:
