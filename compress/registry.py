@@ -18,6 +18,7 @@ MODELS: dict[str, str] = {
     "ptbw": "lm.spec:PTBW",
     "enwik8": "lm.spec:ENWIK8",
     "names": "nmt.names_spec:NAMES",
+    "nmt": "nmt.spec:NMT",
 }
 
 PRESETS = ("smoke", "cpu", "paper")

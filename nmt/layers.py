@@ -54,6 +54,9 @@ class SpikingLayer(nn.Module):
         self.norm = DyT(hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.track = False
+        # memoryless: every step starts from the zero state (the cell sees only its current
+        # input); see Translator's `stack_memory`
+        self.memoryless = False
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -87,13 +90,15 @@ class SpikingLayer(nn.Module):
 
         With `mask` [T, B] (True = real token) the state stands still at padded positions and
         the spike there is 0, so the final state is each sequence's state at its last token.
+        A `memoryless` layer computes every step from the zero state (and `state` is ignored).
         `stats_mask` chooses the positions counted by `track` (default: `mask`)."""
         steps, batch, _ = x.shape
         h, c = self.zero_state(batch, x) if state is None else state
         gates_x = self.cell.linear_ih(x)  # one GEMM for the whole sequence's input projection
         outs, hs, cs = [], [], []
+        zero = self.zero_state(batch, x) if self.memoryless else None
         for t in range(steps):
-            s, (h_new, c_new) = self.cell.step(gates_x[t], (h, c))
+            s, (h_new, c_new) = self.cell.step(gates_x[t], zero or (h, c))
             if mask is None:
                 h, c = h_new, c_new
             else:

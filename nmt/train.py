@@ -179,8 +179,11 @@ def _stats_dict(stats: BucketStats) -> dict:
     return d
 
 
-def load_data(config: TranslatorConfig, data_dir: str | os.PathLike | None = None) -> NMTData:
-    """The corpus of `config` from the dataset registry, prepared (see `prepare_data`)."""
+def load_data(
+    config: TranslatorConfig, data_dir: str | os.PathLike | None = None, verify: bool = True
+) -> NMTData:
+    """The corpus of `config` from the dataset registry, prepared (see `prepare_data`).
+    `verify=False` skips the SHA-256 check (for made or partial copies)."""
     from compress.datasets import dataset_dir
 
     if config.corpus == "wmt19":
@@ -189,10 +192,10 @@ def load_data(config: TranslatorConfig, data_dir: str | os.PathLike | None = Non
             "not hold (only its validation set, 'wmt_zh_en_valid'); use --set corpus=tatoeba to "
             "train these sizes on Tatoeba"
         )
-    pairs = read_tatoeba(dataset_dir("cmn_eng", data_dir) / "cmn.txt")
+    pairs = read_tatoeba(dataset_dir("cmn_eng", data_dir, verify=verify) / "cmn.txt")
     wmt = None
     if config.eval_wmt:
-        folder = dataset_dir("wmt_zh_en_valid", data_dir)
+        folder = dataset_dir("wmt_zh_en_valid", data_dir, verify=verify)
         wmt = read_wmt_parquet(folder / "validation-00000-of-00001.parquet")
     return prepare_data(config, pairs, wmt)
 
@@ -226,6 +229,7 @@ def build_model(config: TranslatorConfig, src_vocab: int, tgt_vocab: int) -> Tra
         faithful=config.faithful,
         surrogate=config.surrogate or None,
         threshold=config.threshold,
+        stack_memory=config.stack_memory,
     )
 
 
@@ -685,6 +689,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--eval-splits", default="valid,test,wmt")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # As lm.train's CLI: denormal floats in small recurrent models slow CPU kernels badly.
+    torch.set_flush_denormal(True)
     run_dir = None
     try:
         config = PRESETS[args.preset].replace(**_parse_set(args.set))

@@ -98,6 +98,7 @@ class Encoder(nn.Module):
         faithful: bool,
         surrogate: str | None,
         threshold: float = 1.0,
+        stack_memory: bool = True,
     ) -> None:
         super().__init__()
         kw = _cell_kwargs(kind, faithful, surrogate, threshold)
@@ -111,6 +112,8 @@ class Encoder(nn.Module):
             SpikingLayer(2 * hidden if i == 0 else hidden, hidden, dropout, kind, **kw)
             for i in range(layers)
         )
+        for layer in self.layers:
+            layer.memoryless = not stack_memory
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> EncoderOutput:
         """src [B, S] token ids (right-padded), src_len [B] -> EncoderOutput."""
@@ -205,6 +208,12 @@ class Translator(nn.Module):
     """English -> Chinese spiking translator. `kind`: "output" (output-spiking SLSTM cells, as
     SpikingParrot), "gate" (spikingjelly's gate-spiking cells) or "analog" (spike replaced by h).
     `threshold`: the output-spiking cells' initial (learnable) threshold, 1.0 as in snnTorch.
+    `stack_memory=False` makes the encoder stack layers memoryless (each position's (h, c) is
+    computed from the zero state), so the attention keys are per-position features of the
+    bidirectional layer's output instead of a running summary that changes little along the
+    sentence. The published model is memoryless there by accident (snnTorch's state reset when
+    input size != hidden size, reproduced by `faithful`); on Tatoeba it trains faster (cpu
+    preset, 6 epochs: test BLEU 4.3 with memory, 6.6 without; see nmt/presets.py).
     """
 
     def __init__(
@@ -219,6 +228,7 @@ class Translator(nn.Module):
         faithful: bool = False,
         surrogate: str | None = None,
         threshold: float = 1.0,
+        stack_memory: bool = True,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -234,7 +244,7 @@ class Translator(nn.Module):
         self.hidden = hidden
         self.num_layers = layers
         args = (embed, hidden, layers, dropout, kind, self.faithful, surrogate, threshold)
-        self.encoder = Encoder(src_vocab, *args)
+        self.encoder = Encoder(src_vocab, *args, stack_memory=stack_memory)
         self.decoder = Decoder(tgt_vocab, *args)
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> EncoderOutput:

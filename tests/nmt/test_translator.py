@@ -173,3 +173,27 @@ def test_learns_to_copy_random_sequences_through_attention(kind):
     with torch.no_grad():
         pred = m.eval()(src, torch.full((batch_size,), length), tgt[:, :-1]).argmax(-1)
     assert (pred == tgt[:, 1:]).float().mean() > 0.9
+
+
+def test_memoryless_stack_layer_sees_only_the_current_position():
+    torch.manual_seed(0)
+    from nmt.layers import SpikingLayer
+
+    layer = SpikingLayer(6, 5, dropout=0.0, kind="analog").eval()
+    layer.memoryless = True
+    x = torch.randn(4, 2, 6)
+    y, h, c, _ = layer.forward_seq(x)
+    for t in range(4):
+        y1, h1, c1, _ = layer.forward_seq(x[t : t + 1])
+        torch.testing.assert_close(h[t], h1[0])
+        torch.testing.assert_close(y[t], y1[0])
+    layer.memoryless = False
+    _, h_mem, _, _ = layer.forward_seq(x)
+    assert not torch.allclose(h_mem[1:], h[1:])  # with memory, later steps differ
+
+
+def test_stack_memory_switch_reaches_only_the_encoder_stack():
+    m = Translator(20, 20, embed=8, hidden=8, layers=2, stack_memory=False)
+    assert all(layer.memoryless for layer in m.encoder.layers)
+    assert not m.encoder.forward_layer.memoryless and not m.encoder.backward_layer.memoryless
+    assert not any(layer.memoryless for layer in m.decoder.layers)

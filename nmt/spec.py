@@ -1,0 +1,177 @@
+"""The spiking translator as compress.run sees it (`--model nmt`).
+
+Targets (default) are every SpikingLayer's matrices in the encoder and decoder: the cell's
+`linear_ih` / `linear_hh` (the LSTM gates), W_l (`linear`, fed by the spikes) and the mixer W_m
+(`mixer`); embeddings, attention and the output projection stay dense, as the language models
+keep their embedding and decoder dense. Binary inputs, where the hardware accumulates instead of
+multiplying, are W_l's (the layer's spikes, for the spiking kinds) and, for the gate-spiking
+cell, `linear_hh`'s (its h is binary); their rates are measured teacher-forced on the test pairs.
+
+Quality is BLEU (sacreBLEU, tokenize="zh", all references): beam search when the preset has a
+beam, else greedy. Dense training runs the preset's epochs in `<run>/train/`; a compressed copy
+fine-tunes at a tenth of the dense peak learning rate (the dense cosine ends near its minimum,
+and restarting at the peak undoes more than a short fine-tune recovers), cosine down to lr_min.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nmt import train as T
+from nmt.presets import TranslatorConfig, get_preset
+
+FINETUNE_EPOCHS = {"smoke": 1, "cpu": 1, "paper": 1}
+FINETUNE_STEPS = {"smoke": 0, "cpu": 300, "paper": 0}
+FINETUNE_LR_FACTOR = 0.1
+CALIBRATION_BATCHES = 16
+
+# Translator.spike_rates() names -> module paths
+_LAYER_PATHS = {"encoder.fwd": "encoder.forward_layer", "encoder.bwd": "encoder.backward_layer"}
+
+
+def _layer_path(name: str) -> str:
+    if name in _LAYER_PATHS:
+        return _LAYER_PATHS[name]
+    side, index = name.split(".")
+    return f"{side}.layers.{index}"
+
+
+@dataclass(frozen=True)
+class NMTSpec:
+    name: str = "nmt"
+    dataset: str = "cmn_eng"
+    metric: str = "bleu"
+    higher_is_better: bool = True
+    default_targets: str = (
+        r"^(encoder|decoder)\.(forward_layer|backward_layer|layers\.\d+)\."
+        r"(cell\.linear_(ih|hh)|linear|mixer)$"
+    )
+
+    # -- configs ---------------------------------------------------------------------------------
+    def config(self, preset: str) -> TranslatorConfig:
+        return get_preset(preset)
+
+    def config_from_dict(self, data: dict[str, Any]) -> TranslatorConfig:
+        return TranslatorConfig.from_dict(data)
+
+    def config_to_dict(self, cfg: TranslatorConfig) -> dict[str, Any]:
+        return cfg.to_dict()
+
+    def dense_epochs(self, cfg: TranslatorConfig) -> int:
+        return cfg.epochs
+
+    def finetune_epochs(self, cfg: TranslatorConfig) -> int:
+        return FINETUNE_EPOCHS.get(cfg.preset, 1)
+
+    def finetune_steps(self, cfg: TranslatorConfig) -> int:
+        return FINETUNE_STEPS.get(cfg.preset, 0)
+
+    # -- data and model --------------------------------------------------------------------------
+    def load_data(self, cfg: TranslatorConfig, data_dir: str | None, verify: bool = True):
+        # nmt.train.load_data resolves and checks the dataset through compress.datasets
+        return T.load_data(cfg, data_dir, verify=verify)
+
+    def build(self, cfg: TranslatorConfig, data: T.NMTData) -> nn.Module:
+        return T.build_model(cfg, data.src_tok.vocab_size, data.tgt_tok.vocab_size)
+
+    def steps_per_epoch(self, cfg: TranslatorConfig, data: T.NMTData) -> int:
+        return T.steps_per_epoch_of(cfg, data)
+
+    def workload(self, cfg: TranslatorConfig, data: T.NMTData | None = None) -> dict[str, int]:
+        # hwsim takes one sequence length for every layer: the encoder runs over the source and
+        # the decoder over the target, so one translation is modelled at their mean test length
+        # (tokens with BOS/EOS), batch 1.
+        if data is None:
+            return {"seq_len": 12, "batch": 1}
+        lengths = [len(s) for s in data.test.pair_src] + [len(t) for t in data.test.pair_tgt]
+        return {"seq_len": max(1, round(float(np.mean(lengths)))), "batch": 1}
+
+    # -- training --------------------------------------------------------------------------------
+    def train(
+        self,
+        model: nn.Module,
+        data: T.NMTData,
+        cfg: TranslatorConfig,
+        run_dir: Path,
+        *,
+        epochs: int,
+        resume: bool,
+        on_step: Callable[[int], object] | None = None,
+        extra_state: Any = None,
+        lr_scale: float = 1.0,
+        seed: int = 0,
+        max_steps: int = 0,
+    ) -> dict[str, Any]:
+        train_dir = Path(run_dir) / "train"
+        if extra_state is None:  # dense training: the preset as it is
+            return T.train(model, data, cfg, train_dir, resume=True, epochs=epochs)
+        ft = cfg.replace(
+            max_steps=max_steps,
+            lr=cfg.lr * FINETUNE_LR_FACTOR,
+            lr_min=min(cfg.lr_min, cfg.lr * FINETUNE_LR_FACTOR),
+            lr_schedule="cosine",
+        )
+        return T.train(
+            model,
+            data,
+            ft,
+            train_dir,
+            callback=None if on_step is None else (lambda step, _m: on_step(step - 1)),
+            resume=resume,
+            epochs=epochs,
+            extra_state=extra_state,
+            lr_scale=lr_scale,
+        )
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, model: nn.Module, data: T.NMTData, cfg: TranslatorConfig) -> dict[str, Any]:
+        ev = T.evaluate(model, data, cfg, splits=("valid", "test"))
+        out: dict[str, Any] = {"valid": ev["quality"]["valid"], "test": ev["quality"]["test"]}
+        for split in ("valid", "test"):
+            r = ev[split]
+            for key in ("bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam", "loss"):
+                if key in r:
+                    out[f"{split}_{key}"] = r[key]
+        out["bleu_signature"] = ev["test"]["bleu_signature"]
+        out["decoding"] = f"beam {cfg.beam}" if cfg.beam > 1 else "greedy"
+        if "length_alpha" in ev:
+            out["length_alpha"] = ev["length_alpha"]
+        out["spike_rates"] = ev["spike_rates"]
+        out["macs_per_token"] = ev["macs_per_token"]
+        out["acs_per_token"] = ev["acs_per_token"]
+        out["samples"] = ev["test"]["samples"][:4]
+        return out
+
+    def spike_rates(self, model: nn.Module, data: T.NMTData, cfg: TranslatorConfig) -> dict:
+        if cfg.kind == "analog":
+            return {}
+        rates = T.activity(model, data.test, cfg)["spike_rates"]
+        out: dict[str, float] = {}
+        for name, rate in rates.items():
+            path = _layer_path(name)
+            out[f"{path}.linear"] = float(rate)  # W_l multiplies the spikes
+            if cfg.kind == "gate":
+                out[f"{path}.cell.linear_hh"] = float(rate)  # binary h into the recurrence
+        return out
+
+    def calibration(
+        self, model: nn.Module, data: T.NMTData, cfg: TranslatorConfig
+    ) -> tuple[Callable, Iterable]:
+        batches = T.calibration_batches(data, cfg, CALIBRATION_BATCHES)
+
+        @torch.no_grad()
+        def run_batch(batch) -> None:
+            model.eval()
+            model(*batch)
+
+        return run_batch, batches
+
+
+NMT = NMTSpec()
