@@ -198,6 +198,7 @@ PRESETS: dict[str, TranslatorConfig] = {
         dropout=0.1,
         # 6-epoch probes (test BLEU greedy / beam): encoder stack with memory 4.3 / 3.8,
         # memoryless 6.6 / 6.9, faithful (memoryless + the original's padding) 7.4 / 7.6.
+        # The full 16 epochs (output cells): 15.2 / 16.1 test BLEU, valid ppl 20.8.
         stack_memory=False,
         k_src=8,
         k_tgt=8,
