@@ -98,7 +98,7 @@ class SpikingLayer(nn.Module):
         outs, hs, cs = [], [], []
         zero = self.zero_state(batch, x) if self.memoryless else None
         for t in range(steps):
-            s, (h_new, c_new) = self.cell.step(gates_x[t], zero or (h, c))
+            s, (h_new, c_new) = self.cell.step(gates_x[t], (h, c) if zero is None else zero)
             if mask is None:
                 h, c = h_new, c_new
             else:

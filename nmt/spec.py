@@ -111,7 +111,7 @@ class NMTSpec:
     ) -> dict[str, Any]:
         train_dir = Path(run_dir) / "train"
         if extra_state is None:  # dense training: the preset as it is
-            return T.train(model, data, cfg, train_dir, resume=True, epochs=epochs)
+            return T.train(model, data, cfg, train_dir, resume=resume, epochs=epochs)
         ft = cfg.replace(
             max_steps=max_steps,
             lr=cfg.lr * FINETUNE_LR_FACTOR,
