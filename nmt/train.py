@@ -584,10 +584,12 @@ def score_set(
         c = corpus_chrf(beamed, es.references)
         res.update(bleu_beam=b.score, chrf_beam=c.score, bleu_beam_text=b.text)
     res["loss"] = pair_loss(model, es.pair_src, es.pair_tgt, config.eval_batch_size, device)
+    # spread over the set: Tatoeba lists short sentences first, so its head is all one-liners
+    picks = np.unique(np.linspace(0, len(es.sources) - 1, min(samples, len(es.sources))).round())
     res["samples"] = [
         {"en": es.sources[i], "refs": es.references[i], "greedy": greedy[i],
          **({"beam": beamed[i]} if beamed else {})}
-        for i in range(min(samples, len(es.sources)))
+        for i in picks.astype(int).tolist()
     ]  # fmt: skip
     return res
 

@@ -72,6 +72,10 @@ def test_training_on_made_data_lowers_the_loss(data, tmp_path):
         ev["length_alpha_valid_bleu"].values()
     )
     assert "tok:zh" in ev["test"]["bleu_signature"]
+    # the record's sample translations span the set, its first source to its last
+    samples = [s["en"] for s in ev["test"]["samples"]]
+    assert samples[0] == data.test.sources[0] and samples[-1] == data.test.sources[-1]
+    assert len(samples) == min(8, len(data.test.sources))
     assert ev["macs_per_token"] > 0 and set(ev["spike_rates"]) >= {"encoder.0", "decoder.0"}
 
 
