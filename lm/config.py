@@ -9,6 +9,7 @@ from typing import Any
 
 MODELS = ("ptbc", "ptbw", "enwik8")
 OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("step", "cosine")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class LMConfig:
     wdecay: float = 1.2e-6
     epochs: int = 8000
     when: tuple[int, ...] = ()
+    # "step": constant lr divided by 10 at the `when` epochs (the published schedule); "cosine":
+    # per optimizer step, a linear warm-up over `warmup_steps` then a half cosine from lr down to
+    # lr_min at the end of the last epoch (progress measured in steps when epochs are
+    # step-limited, in training tokens otherwise)
+    lr_schedule: str = "step"
+    lr_min: float = 0.0
+    warmup_steps: int = 0
     nonmono: int = 5
     batch_size: int = 80
     bptt: int = 70
@@ -65,12 +73,19 @@ class LMConfig:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.lr_schedule == "cosine" and self.when:
+            raise ValueError(
+                f"when={self.when} drops the lr only under lr_schedule='step'; the cosine "
+                "schedule sets the lr of every step itself: pass when=() with it"
+            )
         for name in ("emsize", "nhid", "nlayers", "batch_size", "bptt", "eval_batch_size",
                      "test_batch_size", "log_interval"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("epochs", "nonmono", "max_steps_per_epoch", "train_tokens", "eval_tokens",
-                     "threads"):  # fmt: skip
+                     "threads", "warmup_steps"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
@@ -83,6 +98,8 @@ class LMConfig:
             raise ValueError(f"forget_bias must be a finite number or None, got {self.forget_bias}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.lr_min <= self.lr:
+            raise ValueError(f"lr_min must be in [0, lr={self.lr}], got {self.lr_min}")
         if len(self.enwik8_splits) != 3 or min(self.enwik8_splits) < 2:
             raise ValueError(f"enwik8_splits must be 3 sizes >= 2, got {self.enwik8_splits}")
 

@@ -42,9 +42,12 @@ FINETUNE_STEPS = {"smoke": 0, "cpu": 300, "paper": 0}
 
 
 def finetune_lr(cfg: LMConfig) -> float:
-    """The learning rate the dense schedule ended at (after its `when` drops): fine-tuning a
-    compressed copy continues from there. Restarting at the initial rate undoes more of the
-    dense training than a short fine-tune can recover, even with no compression at all."""
+    """The learning rate the dense step schedule ended at (after its `when` drops), or a tenth of
+    the peak after a cosine schedule (whose end, lr_min, is too small to recover anything):
+    fine-tuning a compressed copy continues from there. Restarting at the initial rate undoes
+    more of the dense training than a short fine-tune can recover, even with no compression."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.1
     drops = sum(1 for w in cfg.when if w <= cfg.epochs)
     return cfg.lr * 0.1**drops
 
@@ -132,7 +135,11 @@ class LMSpec:
         return metrics
 
     def _finetune(self, model, data, cfg, train_dir, epochs, resume, on_step, pipe, lr_scale):
-        ft_cfg = cfg.replace(epochs=epochs, when=(), lr=finetune_lr(cfg) * lr_scale)
+        # a constant rate: the fine-tune is short and follows the dense schedule's end
+        ft_cfg = cfg.replace(
+            epochs=epochs, when=(), lr=finetune_lr(cfg) * lr_scale, lr_schedule="step",
+            lr_min=0.0, warmup_steps=0,
+        )  # fmt: skip
         train_dir.mkdir(parents=True, exist_ok=True)
         callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
         trainer = Trainer(model, data, ft_cfg, step_callback=callback, progress=True)

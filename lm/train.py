@@ -5,7 +5,8 @@ The library pieces, for the compression pipeline to reuse:
 - `evaluate(model, data, config, batch_size=...)` -> mean NLL per target token (nats).
 - `Trainer(model, corpus, config, step_callback=...)`: `run_epoch()` trains one epoch (calling
   `step_callback(trainer)` after every optimizer step), validates, and applies the NT-ASGD switch
-  or the `when` lr drops; `state_dict()` / `load_state_dict()` capture everything a resume needs.
+  or the `when` lr drops (or sets every step's lr from the cosine schedule, `scheduled_lr`);
+  `state_dict()` / `load_state_dict()` capture everything a resume needs.
 - `train_run(config, run_dir, ...)` -> metrics: the whole job in a run directory, with atomic
   checkpoints every epoch, resume, TensorBoard scalars, config.json and metrics.json.
 """
@@ -84,6 +85,17 @@ def evaluate(
     finally:
         model.train(was_training)
     return total / count
+
+
+def scheduled_lr(config: LMConfig, step: int, progress: float) -> float:
+    """The cosine schedule's learning rate for the optimizer step `step` (0-based, over the whole
+    run) taken at `progress` in [0, 1] of the run: linear warm-up over `warmup_steps`, then a
+    half cosine from `lr` to `lr_min`."""
+    p = min(max(progress, 0.0), 1.0)
+    lr = config.lr_min + (config.lr - config.lr_min) * 0.5 * (1.0 + math.cos(math.pi * p))
+    if step < config.warmup_steps:
+        lr *= (step + 1) / config.warmup_steps
+    return lr
 
 
 def _limit(data: torch.Tensor, n: int) -> torch.Tensor:
@@ -174,6 +186,8 @@ class Trainer:
                     hidden = model.init_hidden(cfg.batch_size)
                 seq_len = sample_seq_len(rng, cfg.bptt)
                 x, y = get_batch(data, i, seq_len)
+                if cfg.lr_schedule == "cosine":
+                    opt.param_groups[0]["lr"] = scheduled_lr(cfg, self.step, self._progress(i))
                 base_lr = opt.param_groups[0]["lr"]
                 opt.param_groups[0]["lr"] = base_lr * seq_len / cfg.bptt
                 hidden = detach_hidden(hidden)
@@ -219,6 +233,14 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return total_loss / max(nsteps, 1)
+
+    def _progress(self, row: int) -> float:
+        """How far through the run the next step is: in steps when epochs are step-limited (the
+        step count is exact), else in training rows (sequence lengths are random)."""
+        cfg = self.config
+        if cfg.max_steps_per_epoch > 0:
+            return self.step / max(cfg.epochs * cfg.max_steps_per_epoch, 1)
+        return (self.epoch + row / max(self.train_data.size(0), 1)) / max(cfg.epochs, 1)
 
     def _bar(self, total: int) -> Any:
         if not self.progress:
@@ -280,7 +302,7 @@ class Trainer:
                 log.info("epoch %d: switching to ASGD", self.epoch)
                 self.optimizer = _asgd(self.params, cfg)
                 self.asgd = True
-            if self.epoch in cfg.when:
+            if cfg.lr_schedule == "step" and self.epoch in cfg.when:
                 log.info("epoch %d: dividing the learning rate by 10", self.epoch)
                 self.optimizer.param_groups[0]["lr"] /= 10.0
             hist.append(val_loss)
@@ -584,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     for f in fields(LMConfig):
         if f.name in ("model", "preset"):
             continue
-        nargs = "+" if "tuple" in str(f.type) else None
+        nargs = "*" if "tuple" in str(f.type) else None  # `--when` alone: no drops
         g.add_argument(f"--{f.name}", dest=f"cfg_{f.name}", nargs=nargs, default=None)
     return p
 

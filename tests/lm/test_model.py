@@ -105,6 +105,10 @@ def test_config_round_trips_through_json_and_rejects_unknown_keys() -> None:
         ({"nhid": 0}, "nhid"),
         ({"lr": 0.0}, "lr"),
         ({"forget_bias": float("nan")}, "forget_bias"),
+        ({"lr_schedule": "linear"}, "lr_schedule"),
+        ({"lr_schedule": "cosine", "when": (3,)}, "when=\\(3,\\)"),
+        ({"lr_min": 31.0}, "lr_min"),
+        ({"warmup_steps": -1}, "warmup_steps"),
     ],
 )
 def test_config_rejects_bad_values_with_a_clear_message(change: dict, message: str) -> None:

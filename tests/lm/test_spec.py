@@ -13,3 +13,6 @@ def test_fine_tuning_continues_at_the_dense_schedules_final_learning_rate():
     assert finetune_lr(cfg) == pytest.approx(2e-5)
     assert finetune_lr(cfg.replace(epochs=350)) == pytest.approx(2e-4)
     assert finetune_lr(cfg.replace(when=())) == pytest.approx(2e-3)
+    # a cosine schedule ends near zero: fine-tuning starts at a tenth of its peak instead
+    cosine = cfg.replace(when=(), lr_schedule="cosine", lr_min=0.0)
+    assert finetune_lr(cosine) == pytest.approx(2e-4)

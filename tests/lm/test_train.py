@@ -16,6 +16,7 @@ from lm.train import (
     evaluate,
     load_checkpoint,
     main,
+    scheduled_lr,
     train_run,
 )
 
@@ -95,13 +96,61 @@ def test_adam_divides_lr_by_ten_at_when_epochs(char_corpus, make_config) -> None
     assert lrs == pytest.approx([1e-4, 1e-4, 1e-5])
 
 
+def test_cosine_schedule_warms_up_linearly_then_falls_to_lr_min(make_config) -> None:
+    cfg = make_config(optimizer="adam", lr=1e-2, lr_min=1e-4, lr_schedule="cosine", warmup_steps=4)
+    assert scheduled_lr(cfg, 0, 0.0) == pytest.approx(1e-2 / 4)
+    assert scheduled_lr(cfg, 3, 0.0) == pytest.approx(1e-2)
+    assert scheduled_lr(cfg, 100, 0.5) == pytest.approx((1e-2 + 1e-4) / 2)
+    assert scheduled_lr(cfg, 100, 1.0) == pytest.approx(1e-4)
+    after = [scheduled_lr(cfg, 4 + k, k / 50) for k in range(51)]
+    assert all(a >= b for a, b in zip(after, after[1:]))
+
+
+def test_trainer_steps_at_the_cosine_schedules_rate_and_ignores_when(
+    char_corpus, make_config
+) -> None:
+    cfg = make_config(
+        optimizer="adam", lr=1e-3, lr_min=1e-5, lr_schedule="cosine", warmup_steps=2,
+        max_steps_per_epoch=3, epochs=2,
+    )  # fmt: skip
+    seen: list[float] = []
+    trainer = Trainer(
+        build_model(cfg, char_corpus.vocab_size),
+        char_corpus,
+        cfg,
+        step_callback=lambda tr: seen.append(tr.optimizer.param_groups[0]["lr"]),
+    )
+    for _ in range(2):
+        trainer.run_epoch()
+    assert seen == pytest.approx([scheduled_lr(cfg, k, k / 6) for k in range(6)])
+    # by hand: half the peak during the first warm-up step, then the cosine at 1/6 of the run
+    assert seen[0] == pytest.approx(1e-3 / 2)
+    assert seen[1] == pytest.approx(1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi / 6)) / 2)
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
 def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(
-    tmp_path, char_corpus, make_config
+    tmp_path, char_corpus, make_config, schedule
 ) -> None:
     cfg = make_config(optimizer="sgd", lr=5.0, nonmono=0, epochs=3, max_steps_per_epoch=5)
+    if schedule == "cosine":
+        cfg = cfg.replace(optimizer="adam", lr=3e-3, lr_schedule="cosine", warmup_steps=3)
     straight = train_run(cfg, tmp_path / "a", corpus=char_corpus, tensorboard=False)
-    first = train_run(cfg.replace(epochs=1), tmp_path / "b", corpus=char_corpus, tensorboard=False)
-    assert first["epochs_done"] == 1
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_in_epoch_two(trainer: Trainer) -> None:
+        if trainer.step == 7:
+            raise Interrupted
+
+    # the same config throughout: the cosine schedule depends on the run's length
+    with pytest.raises(Interrupted):
+        train_run(
+            cfg, tmp_path / "b", corpus=char_corpus, tensorboard=False,
+            step_callback=stop_in_epoch_two,
+        )  # fmt: skip
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["epoch"] == 1
     resumed = train_run(cfg, tmp_path / "b", corpus=char_corpus, resume=True, tensorboard=False)
     keys = (
         "valid_loss",
