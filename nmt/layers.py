@@ -39,20 +39,30 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **kwargs) -> nn.Modu
 class SpikingLayer(nn.Module):
     """An LSTM cell (spiking or not) followed by W_l, the mixer W_m over [W_l s + b_l ; x], DyT
     and dropout. `forward_seq` runs a whole sequence, `step` one time step; both return the
-    layer output y and the analog state (h, c)."""
+    layer output y and the analog state (h, c).
+
+    `output=False` builds the cell alone (y is None): for a layer whose y would feed nothing,
+    the encoder's last stack layer, whose h and final state are all the decoder reads. Its W_l
+    and W_m would be weights no loss reaches, and cost the hardware model columns and MACs."""
 
     def __init__(
-        self, input_size: int, hidden_size: int, dropout: float, kind: str = "output", **cell_kw
-    ) -> None:
+        self, input_size: int, hidden_size: int, dropout: float, kind: str = "output",
+        output: bool = True, **cell_kw,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.kind = kind
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self.has_output = output
         self.cell = make_cell(kind, input_size, hidden_size, **cell_kw)
-        self.linear = nn.Linear(hidden_size, hidden_size)
-        self.mixer = nn.Linear(hidden_size + input_size, hidden_size)
-        self.norm = DyT(hidden_size)
-        self.dropout = nn.Dropout(dropout)
+        linear = nn.Linear(hidden_size, hidden_size)
+        mixer = nn.Linear(hidden_size + input_size, hidden_size)
+        # Without an output the two matrices are still drawn (and dropped), so a seed gives
+        # every other weight the same initial value as in models built with them.
+        if output:
+            self.linear, self.mixer = linear, mixer
+            self.norm = DyT(hidden_size)
+            self.dropout = nn.Dropout(dropout)
         self.track = False
         # memoryless: every step starts from the zero state (the cell sees only its current
         # input); see Translator's `stack_memory`
@@ -72,7 +82,9 @@ class SpikingLayer(nn.Module):
                 self.spike_sum += float(((s != 0) & mask.unsqueeze(-1)).sum())
                 self.position_sum += int(mask.sum())
 
-    def mix(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def mix(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        if not self.has_output:
+            return None
         return self.dropout(self.norm(self.mixer(torch.cat((self.linear(s), x), dim=-1))))
 
     def zero_state(self, batch: int, like: torch.Tensor) -> State:
@@ -85,8 +97,9 @@ class SpikingLayer(nn.Module):
         state: State | None = None,
         mask: torch.Tensor | None = None,
         stats_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, State]:
-        """x [T, B, d] -> (y [T, B, H], h [T, B, H], c [T, B, H], final (h, c)).
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, State]:
+        """x [T, B, d] -> (y [T, B, H] (None without an output), h [T, B, H], c [T, B, H],
+        final (h, c)).
 
         With `mask` [T, B] (True = real token) the state stands still at padded positions and
         the spike there is 0, so the final state is each sequence's state at its last token.
@@ -116,8 +129,8 @@ class SpikingLayer(nn.Module):
 
     def step(
         self, x: torch.Tensor, state: State, stats_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, State]:
-        """x [B, d], state (h, c) -> (y [B, H], (h, c))."""
+    ) -> tuple[torch.Tensor | None, State]:
+        """x [B, d], state (h, c) -> (y [B, H] (None without an output), (h, c))."""
         s, (h, c) = self.cell.step(self.cell.linear_ih(x), state)
         if self.track:
             self._record(s, stats_mask)

@@ -2,8 +2,9 @@
 
 Targets (default) are every SpikingLayer's matrices in the encoder and decoder: the cell's
 `linear_ih` / `linear_hh` (the LSTM gates), W_l (`linear`, fed by the spikes) and the mixer W_m
-(`mixer`); embeddings, attention and the output projection stay dense, as the language models
-keep their embedding and decoder dense. Binary inputs, where the hardware accumulates instead of
+(`mixer`; the encoder's last stack layer has neither, see SpikingLayer); embeddings, attention
+and the output projection stay dense, as the language models keep their embedding and decoder
+dense. Binary inputs, where the hardware accumulates instead of
 multiplying, are W_l's (the layer's spikes, for the spiking kinds) and, for the gate-spiking
 cell, `linear_hh`'s (its h is binary); their rates are measured teacher-forced on the test pairs.
 
@@ -154,9 +155,11 @@ class NMTSpec:
             return {}
         rates = T.activity(model, data.test, cfg)["spike_rates"]
         out: dict[str, float] = {}
+        layers = model.spiking_layers()
         for name, rate in rates.items():
             path = _layer_path(name)
-            out[f"{path}.linear"] = float(rate)  # W_l multiplies the spikes
+            if layers[name].has_output:
+                out[f"{path}.linear"] = float(rate)  # W_l multiplies the spikes
             if cfg.kind == "gate":
                 out[f"{path}.cell.linear_hh"] = float(rate)  # binary h into the recurrence
         return out

@@ -108,8 +108,12 @@ class Encoder(nn.Module):
         self.norm = DyT(embed)
         self.forward_layer = SpikingLayer(embed, hidden, dropout, kind, **kw)
         self.backward_layer = SpikingLayer(embed, hidden, dropout, kind, **kw)
+        # The last stack layer's y would feed nothing (the decoder reads its h as attention keys
+        # and its final (h, c) as initial state), so it has no W_l and mixer.
         self.layers = nn.ModuleList(
-            SpikingLayer(2 * hidden if i == 0 else hidden, hidden, dropout, kind, **kw)
+            SpikingLayer(
+                2 * hidden if i == 0 else hidden, hidden, dropout, kind, output=i < layers - 1, **kw
+            )
             for i in range(layers)
         )
         for layer in self.layers:
@@ -322,14 +326,15 @@ class Translator(nn.Module):
         macs = acs = 0.0
         for m in self.spiking_layers().values():
             n, hidden, d = m.position_sum, m.hidden_size, m.input_size
-            macs += n * d * 4 * hidden + n * (hidden + d) * hidden
+            out = 1.0 if m.has_output else 0.0  # W_l and the mixer exist (see SpikingLayer)
+            macs += n * d * 4 * hidden + out * n * (hidden + d) * hidden
             if m.kind == "output":
                 macs += n * hidden * 4 * hidden
-                acs += m.spike_sum * hidden
+                acs += out * m.spike_sum * hidden
             elif m.kind == "gate":
-                acs += m.spike_sum * 4 * hidden + m.spike_sum * hidden
+                acs += m.spike_sum * 4 * hidden + out * m.spike_sum * hidden
             else:
-                macs += n * hidden * 4 * hidden + n * hidden * hidden
+                macs += n * hidden * 4 * hidden + out * n * hidden * hidden
         positions = 0
         for a in self.decoder.attention:
             macs += a.query_sum * a.hidden_size * a.hidden_size + 2 * a.key_sum * a.hidden_size

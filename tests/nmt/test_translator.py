@@ -129,6 +129,43 @@ def test_spike_rates_and_operation_counts():
     assert counts["output"]["target_positions"] == 18
 
 
+def test_analog_operation_counts_by_hand_leave_out_the_last_encoder_layers_output():
+    m = model("analog", layers=1)
+    src, src_len, tgt = batch()
+    m.set_tracking(True)
+    m(src, src_len, tgt)
+    H, E = 16, 12
+
+    def layer(n, d, output):  # W_ih, W_hh, then W_l and the mixer when the layer has an output
+        return n * (d * 4 * H + H * 4 * H) + output * n * (H * H + (H + d) * H)
+
+    attn = m.decoder.attention[0]
+    expected = (
+        2 * layer(15, E, 1)  # encoder directions
+        + layer(15, 2 * H, 0)  # the stack layer: its h and state are all the decoder reads
+        + layer(18, E, 1)  # decoder
+        + attn.query_sum * H * H + 2 * attn.key_sum * H
+        + 18 * 2 * H * 50  # logits
+    )  # fmt: skip
+    assert m.operation_counts()["macs"] == expected
+    assert not hasattr(m.encoder.layers[0], "mixer") and hasattr(m.decoder.layers[0], "mixer")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("layers", (1, 2))
+def test_every_parameter_gets_a_gradient_from_the_loss(kind, layers):
+    m = model(kind, layers=layers).train()
+    src, src_len, tgt = batch()
+    m(src, src_len, tgt).logsumexp(-1).sum().backward()
+    dead = [n for n, p in m.named_parameters() if p.grad is None]
+    # The one exception: the output-spiking cell of the encoder's last layer, whose spikes feed
+    # nothing (its analog h and state do), leaves its spike function's threshold and surrogate
+    # shape untrained.
+    last = f"encoder.layers.{layers - 1}.cell"
+    spike_fn = [f"{last}.threshold", f"{last}.surrogate.a", f"{last}.surrogate.b"]
+    assert dead == (spike_fn if kind == "output" else [])
+
+
 def test_gradient_reaches_threshold_and_surrogate():
     m = model("output").train()
     src, src_len, tgt = batch()
