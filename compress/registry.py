@@ -71,7 +71,8 @@ class ModelSpec(Protocol):
         """Train `epochs` epochs (at most `max_steps` optimizer steps in all when > 0) with
         checkpoints in run_dir (resuming when asked); calls on_step(global_step) after every
         optimizer step. `extra_state` has state_dict / load_state_dict and is saved and restored
-        with the checkpoint."""
+        with the checkpoint. The result may hold "quality", what `evaluate` would return for the
+        trained model, when training already scored it (the dense stage then skips `evaluate`)."""
         ...
 
     def steps_per_epoch(self, cfg: Any, data: Any) -> int: ...

@@ -380,7 +380,9 @@ def dense_stage(ctx: Context):
     train_info = spec.train(
         model, ctx.data, cfg, d, epochs=spec.dense_epochs(cfg), resume=True, seed=ctx.run.seed
     )
-    quality = spec.evaluate(model, ctx.data, cfg)
+    # Training may have scored the final model already (lm: the best checkpoint on valid and
+    # test); scoring it again repeats the same numbers at the cost of a full pass over both.
+    quality = train_info.get("quality") or spec.evaluate(model, ctx.data, cfg)
     # The dense model packed at alpha = 1 (every nonzero column its own group) is the baseline
     # the reports and hwsim compare against.
     from compress.pipeline import Pipeline

@@ -132,7 +132,13 @@ class LMSpec:
             train_dir / BEST if (train_dir / BEST).is_file() else train_dir / CHECKPOINT
         )
         model.load_state_dict(best["model"])
-        return metrics
+        # train_run scored this model (the best checkpoint) on valid and test exactly as
+        # `evaluate` does: same splits, limits and batch sizes
+        m = cfg.metric
+        return {
+            **metrics,
+            "quality": {"valid": metrics[f"valid_{m}"], "test": metrics[f"test_{m}"]},
+        }
 
     def _finetune(self, model, data, cfg, train_dir, epochs, resume, on_step, pipe, lr_scale):
         # a constant rate: the fine-tune is short and follows the dense schedule's end

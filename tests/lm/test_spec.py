@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lm.presets import get_preset
-from lm.spec import finetune_lr
+from lm.spec import PTBC, finetune_lr
 
 
 def test_fine_tuning_continues_at_the_dense_schedules_final_learning_rate():
@@ -16,3 +16,18 @@ def test_fine_tuning_continues_at_the_dense_schedules_final_learning_rate():
     # a cosine schedule ends near zero: fine-tuning starts at a tenth of its peak instead
     cosine = cfg.replace(when=(), lr_schedule="cosine", lr_min=0.0)
     assert finetune_lr(cosine) == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize("eval_tokens", [0, 200])
+def test_dense_training_reports_the_quality_evaluate_gives_so_compress_run_scores_once(
+    tmp_path, char_corpus, make_config, eval_tokens
+):
+    import torch
+
+    cfg = make_config(eval_tokens=eval_tokens)
+    torch.manual_seed(0)
+    model = PTBC.build(cfg, char_corpus)
+    info = PTBC.train(model, char_corpus, cfg, tmp_path, epochs=cfg.epochs, resume=False)
+    again = PTBC.evaluate(model, char_corpus, cfg)
+    assert info["quality"]["valid"] == pytest.approx(again["valid"], rel=1e-6)
+    assert info["quality"]["test"] == pytest.approx(again["test"], rel=1e-6)
