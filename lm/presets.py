@@ -47,9 +47,10 @@ PAPER = {
 # often; lr / 10 for the last slice; almost no dropout since ~4 passes over the data are far
 # from overfitting. A cosine schedule scored better in full-length probes (1 thread each: this
 # preset 1.624 valid / 1.577 test BPC; cosine from 5e-3 1.615 / 1.568; from 6e-3 1.593 / 1.549)
-# but is not the preset: at 2 threads its steps slowed as training went on (0.65 -> 0.89 s per
-# step over steps 50-250, against a flat 0.50 s here) and a `make demo` with it ran at 2.9k
-# tokens/s, which would break the demo's 30 minutes. Cause not yet found. The whole dense run stays near 20 minutes so `make demo` (dense + compress)
+# but is not the preset: with it the steps slow down as training goes on (2 threads, steps
+# 50-150 / 150-250: cosine 6e-3 0.65 / 0.89 s, cosine 4e-3 0.56 / 0.75 s, constant 4e-3 or 6e-3
+# a flat 0.50 s) and a `make demo` with it ran at 2.9k tokens/s, which would break the demo's 30
+# minutes. Cause not yet found (BENCHMARKS.md). The whole dense run stays near 20 minutes so `make demo` (dense + compress)
 # fits in 30. ptbw (unchanged, one thread): Adam instead of SGD + NT-ASGD (in a 150 s trial
 # Adam reached valid ppl 547 against SGD's 781; NT-ASGD needs many epochs to pay off), 5 slices
 # of 400 steps (~1 pass over PTB each), moderate dropout since a word model overfits PTB within
