@@ -50,8 +50,8 @@ PAPER = {
 # but is not the preset: with it the steps slow down as training goes on (2 threads, steps
 # 50-150 / 150-250: cosine 6e-3 0.65 / 0.89 s, cosine 4e-3 0.56 / 0.75 s, constant 4e-3 or 6e-3
 # a flat 0.50 s) and a `make demo` with it ran at 2.9k tokens/s, which would break the demo's 30
-# minutes. Cause not yet found (BENCHMARKS.md). The whole dense run stays near 20 minutes so `make demo` (dense + compress)
-# fits in 30. ptbw (unchanged, one thread): Adam instead of SGD + NT-ASGD (in a 150 s trial
+# minutes. Cause not yet found (BENCHMARKS.md). The whole dense run stays near 20 minutes so
+# `make demo` (dense + compress) fits in 30. ptbw (unchanged, one thread): Adam instead of SGD + NT-ASGD (in a 150 s trial
 # Adam reached valid ppl 547 against SGD's 781; NT-ASGD needs many epochs to pay off), 5 slices
 # of 400 steps (~1 pass over PTB each), moderate dropout since a word model overfits PTB within
 # a few passes. enwik8 is untested at this size (no copy of the data here): its cpu preset

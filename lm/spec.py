@@ -141,11 +141,11 @@ class LMSpec:
         }
 
     def _finetune(self, model, data, cfg, train_dir, epochs, resume, on_step, pipe, lr_scale):
-        # a constant rate: the fine-tune is short and follows the dense schedule's end
+        # a constant rate: the fine-tune is short and follows the dense schedule's end (lr_min
+        # reset because a cosine run's floor may sit above a tenth of its peak)
         ft_cfg = cfg.replace(
-            epochs=epochs, when=(), lr=finetune_lr(cfg) * lr_scale, lr_schedule="step",
-            lr_min=0.0, warmup_steps=0,
-        )  # fmt: skip
+            epochs=epochs, when=(), lr=finetune_lr(cfg) * lr_scale, lr_schedule="step", lr_min=0.0
+        )
         train_dir.mkdir(parents=True, exist_ok=True)
         callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
         trainer = Trainer(model, data, ft_cfg, step_callback=callback, progress=True)
