@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from compress.runtime import configure_cpu
 from lm.config import LMConfig
 from lm.model import build_model
 from lm.presets import CPU
@@ -125,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (the cpu presets use 1)")
     # `python -m bench` calls main() with no arguments: use the defaults then, not sys.argv.
     args = p.parse_args([] if argv is None else argv)
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # as the training CLI does
+    configure_cpu(args.threads)  # as the training CLIs do
     print(f"threads: {torch.get_num_threads()}, rounds: {args.repeats} (median step time)\n")
     print(
         "| model (cpu preset shape) | plain nn.LSTM stack | ours: mask + weight drop + preset "

@@ -35,6 +35,7 @@ from compress.config import (
 )
 from compress.datasets import REPO_ROOT, DatasetError, atomic_write_text, dataset_dir
 from compress.registry import MODELS, PRESETS, get_spec
+from compress.runtime import configure_cpu
 
 log = logging.getLogger("compress.run")
 
@@ -335,15 +336,6 @@ def _jsonable_tree(d: Any) -> Any:
     return json.loads(json.dumps(d, default=_jsonable))
 
 
-def _set_threads(n: int | None) -> None:
-    import torch
-
-    # As lm.train's CLI: denormal floats in small recurrent models slow CPU kernels badly.
-    torch.set_flush_denormal(True)
-    if n:
-        torch.set_num_threads(n)
-
-
 def dense_stage(ctx: Context):
     """Train the dense model once (resuming if interrupted) and return it, evaluated."""
     import torch
@@ -427,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, DatasetError) as e:
         print(f"compress.run: error: {e}", file=sys.stderr)
         return 2
-    _set_threads(ctx.args.threads)
+    configure_cpu(ctx.args.threads)
     from compress.compressed import run_compressed
 
     return run_compressed(ctx, dense_stage)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compress.runtime import configure_cpu
 from lm.config import LMConfig
 from lm.data import Corpus, batchify, get_batch, load_corpus, sample_seq_len
 from lm.model import AWDLSTM, build_model, count_parameters, detach_hidden
@@ -641,11 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel(logging.INFO)
     root.addHandler(handler)
     root.addHandler(console)
-    threads = config.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    # Early in training the activations of the deep stack are tiny; denormal floats then make
-    # CPU steps ~2x slower (measured), and flushing them changes no result that matters.
-    torch.set_flush_denormal(True)
+    configure_cpu(config.threads or os.cpu_count() or 1)
     try:
         if args.resume:
             # Keep the stored config; only explicitly given overrides are checked against it.

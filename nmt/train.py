@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compress.runtime import configure_cpu
 from nmt.bleu import corpus_bleu, corpus_chrf
 from nmt.buckets import Buckets, BucketStats, build_buckets, eval_batches, pad_batch, train_batches
 from nmt.corpus import Pair, group_references, read_tatoeba, read_wmt_parquet, split_by_source
@@ -691,8 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--eval-splits", default="valid,test,wmt")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    # As lm.train's CLI: denormal floats in small recurrent models slow CPU kernels badly.
-    torch.set_flush_denormal(True)
+    configure_cpu()
     run_dir = None
     try:
         config = PRESETS[args.preset].replace(**_parse_set(args.set))
