@@ -43,8 +43,7 @@ class LMConfig:
     # "step": constant lr divided by 10 at the `when` epochs (the published schedule); "cosine":
     # per optimizer step, a linear warm-up over `warmup_steps` then a half cosine from lr down to
     # lr_min at the end of the last epoch (progress measured in steps when epochs are
-    # step-limited, in training tokens otherwise). Measured: with it, training steps slow down
-    # as a run goes on (cause open; BENCHMARKS.md, AWD-LSTM section)
+    # step-limited, in training tokens otherwise)
     lr_schedule: str = "step"
     lr_min: float = 0.0
     warmup_steps: int = 0

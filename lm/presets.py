@@ -37,46 +37,43 @@ PAPER = {
 }  # fmt: skip
 
 # Chosen by measurement on the 2-core reference machine (BENCHMARKS.md, AWD-LSTM section).
-# ptbc (re-tuned 2026-11-21 on a quiet machine): ~1M parameters (a compute-optimal size for
-# ~20 min at ~17k tokens/s), batch 64 on 2 threads (17-18.5k tokens/s against 10k for batch
-# 32 on one thread), and a forget-gate bias of 1: at nn.LSTM's uniform init this 3-layer stack
-# sat at the unigram loss (4.34 bits) for the first 1.3M characters, with the bias it leaves it
-# after ~0.6M (400-step probes: valid 4.34 -> 2.54 BPC). 300-step probes at batch 64: lr 2e-3,
-# 4e-3, 8e-3 -> train 3.32, 2.67, 4.07 bits at step 300; forget bias 2 no better than 1.
-# 8 slices of 375 steps (~2.4M characters, ~2.5 min each) so validation and checkpoints come
-# often; lr / 10 for the last slice; almost no dropout since ~4 passes over the data are far
-# from overfitting. A cosine schedule scored better in full-length probes (1 thread each: this
-# preset 1.624 valid / 1.577 test BPC; cosine from 5e-3 1.615 / 1.568; from 6e-3 1.593 / 1.549)
-# but is not the preset: with it the steps slow down as training goes on (2 threads, steps
-# 50-150 / 150-250: cosine 6e-3 0.65 / 0.89 s, cosine 4e-3 0.56 / 0.75 s, constant 4e-3 or 6e-3
-# a flat 0.50 s) and a `make demo` with it ran at 2.9k tokens/s, which would break the demo's 30
-# minutes. Cause not yet found (BENCHMARKS.md). The whole dense run stays near 20 minutes so
-# `make demo` (dense + compress) fits in 30. ptbw (unchanged, one thread): Adam instead of SGD + NT-ASGD (in a 150 s trial
-# Adam reached valid ppl 547 against SGD's 781; NT-ASGD needs many epochs to pay off), 5 slices
-# of 400 steps (~1 pass over PTB each), moderate dropout since a word model overfits PTB within
-# a few passes. enwik8 is untested at this size (no copy of the data here): its cpu preset
-# mirrors ptbc and validates on 500k bytes.
+# ptbc: ~1M parameters (a compute-optimal size for ~20 min at ~16k tokens/s), batch 64 on 2
+# threads, and a forget-gate bias of 1: at nn.LSTM's uniform init this 3-layer stack sat at the
+# unigram loss (4.34 bits) for the first 1.3M characters, with the bias it leaves it after ~0.6M
+# (400-step probes: valid 4.34 -> 2.54 BPC). 300-step probes at batch 64: lr 2e-3, 4e-3, 8e-3 ->
+# train 3.32, 2.67, 4.07 bits at step 300; forget bias 2 no better than 1. 8 slices of 375 steps
+# (~2.4M characters each) so validation and checkpoints come often; almost no dropout since ~4
+# passes over the data are far from overfitting. A half cosine from 6e-3 to 6e-5 beat the
+# earlier constant 4e-3 with a /10 last slice in full-length probes (valid / test BPC 1.593 /
+# 1.549 against 1.624 / 1.577; from 5e-3: 1.615 / 1.568; from 8e-3 with 150 warm-up steps, or a
+# 2-layer H384 stack from 6e-3: behind after 3 slices, stopped). The dense run stays near 20
+# minutes so `make demo` (dense + compress) fits in 30. ptbw: Adam instead of SGD + NT-ASGD (in
+# a 150 s trial Adam reached valid ppl 547 against SGD's 781; NT-ASGD needs many epochs to pay
+# off), batch 64 on 2 threads (5.6k tokens/s against 3.0k for batch 32 on one), 5 slices of 440
+# steps (~2 passes over PTB each), moderate dropout: the previous preset's 4.7 passes ended with
+# train loss above valid loss, far from overfitting. enwik8 is untested at this size (no copy of
+# the data here): its cpu preset mirrors ptbc and validates on 500k bytes.
 CPU = {
     "ptbc": LMConfig(
         model="ptbc", preset="cpu", emsize=128, nhid=256, nlayers=3, bptt=100,
-        batch_size=64, optimizer="adam", lr=4e-3, clip=0.25, wdrop=0.05, dropoute=0.0,
-        dropouth=0.0, dropouti=0.0, dropout=0.0, forget_bias=1.0, alpha=0.0, beta=0.0,
-        wdecay=1.2e-6, epochs=8, max_steps_per_epoch=375, when=(7,), seed=1111,
-        eval_batch_size=10, test_batch_size=10, threads=2,
+        batch_size=64, optimizer="adam", lr=6e-3, lr_schedule="cosine", lr_min=6e-5, clip=0.25,
+        wdrop=0.05, dropoute=0.0, dropouth=0.0, dropouti=0.0, dropout=0.0, forget_bias=1.0,
+        alpha=0.0, beta=0.0, wdecay=1.2e-6, epochs=8, max_steps_per_epoch=375, when=(),
+        seed=1111, eval_batch_size=10, test_batch_size=10, threads=2,
     ),
     "ptbw": LMConfig(
         model="ptbw", preset="cpu", emsize=128, nhid=256, nlayers=3, bptt=70,
-        batch_size=32, optimizer="adam", lr=3e-3, clip=0.25, wdrop=0.2, dropoute=0.05,
-        dropouth=0.15, dropouti=0.2, dropout=0.25, alpha=2.0, beta=1.0, wdecay=1.2e-6,
-        epochs=5, max_steps_per_epoch=400, when=(4,), seed=141, eval_batch_size=10,
-        test_batch_size=10, threads=1,
+        batch_size=64, optimizer="adam", lr=4e-3, lr_schedule="cosine", lr_min=4e-5, clip=0.25,
+        wdrop=0.2, dropoute=0.05, dropouth=0.15, dropouti=0.2, dropout=0.25, alpha=2.0, beta=1.0,
+        wdecay=1.2e-6, epochs=5, max_steps_per_epoch=440, when=(), seed=141, eval_batch_size=10,
+        test_batch_size=10, threads=2,
     ),
     "enwik8": LMConfig(
         model="enwik8", preset="cpu", emsize=128, nhid=256, nlayers=3, bptt=100,
-        batch_size=64, optimizer="adam", lr=4e-3, clip=0.25, wdrop=0.05, dropoute=0.0,
-        dropouth=0.0, dropouti=0.0, dropout=0.0, forget_bias=1.0, alpha=0.0, beta=0.0,
-        wdecay=1.2e-6, epochs=8, max_steps_per_epoch=375, when=(7,), seed=1111,
-        eval_batch_size=10, test_batch_size=10, threads=2, eval_tokens=500_000,
+        batch_size=64, optimizer="adam", lr=6e-3, lr_schedule="cosine", lr_min=6e-5, clip=0.25,
+        wdrop=0.05, dropoute=0.0, dropouth=0.0, dropouti=0.0, dropout=0.0, forget_bias=1.0,
+        alpha=0.0, beta=0.0, wdecay=1.2e-6, epochs=8, max_steps_per_epoch=375, when=(),
+        seed=1111, eval_batch_size=10, test_batch_size=10, threads=2, eval_tokens=500_000,
     ),
 }  # fmt: skip
 
