@@ -123,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["ptbc", "ptbw"], choices=sorted(VOCAB))
     p.add_argument("--repeats", type=int, default=15)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (the cpu presets use 1)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1; the lm cpu presets train on 2)",
+    )
     # `python -m bench` calls main() with no arguments: use the defaults then, not sys.argv.
     args = p.parse_args([] if argv is None else argv)
     configure_cpu(args.threads)  # as the training CLIs do

@@ -34,9 +34,9 @@ def _glibc() -> ctypes.CDLL | None:
 def retain_freed_memory() -> bool:
     """Make glibc malloc keep freed memory for reuse instead of returning it to the kernel.
 
-    A training step allocates and frees the same ~100 MB of activations and oneDNN workspaces
-    every step. By default glibc serves blocks above its mmap threshold (at most 32 MiB) with
-    fresh mappings and trims freed heap tops, so each step faults ~40k pages back in, zeroed by
+    A training step allocates and frees the same activations and oneDNN workspaces every step.
+    By default glibc serves blocks above its mmap threshold (at most 32 MiB) with fresh mappings
+    and trims freed heap tops, so each ptbc step faults ~44k pages (~170 MB) back in, zeroed by
     the kernel: on the reference VM that was 15% of CPU time in the kernel and a 1.3x slower
     ptbc step, varying with the host (BENCHMARKS.md, allocator section). Memory use is then the
     peak of the run, which it reaches within a few steps anyway.
