@@ -22,7 +22,7 @@ def _child(retain: bool, steps: int) -> dict[str, float]:
     from torch import nn
 
     from bench.lm_step import VOCAB
-    from compress.runtime import retain_freed_memory
+    from common.runtime import retain_freed_memory
     from lm.model import build_model
     from lm.presets import CPU
 

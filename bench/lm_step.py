@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from compress.runtime import configure_cpu
+from common.runtime import configure_cpu
 from lm.config import LMConfig
 from lm.model import build_model
 from lm.presets import CPU

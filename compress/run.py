@@ -35,7 +35,7 @@ from compress.config import (
 )
 from compress.datasets import REPO_ROOT, DatasetError, atomic_write_text, dataset_dir
 from compress.registry import MODELS, PRESETS, get_spec
-from compress.runtime import configure_cpu
+from common.runtime import configure_cpu
 
 log = logging.getLogger("compress.run")
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compress.runtime import configure_cpu
+from common.runtime import configure_cpu
 from lm.config import LMConfig
 from lm.data import Corpus, batchify, get_batch, load_corpus, sample_seq_len
 from lm.model import AWDLSTM, build_model, count_parameters, detach_hidden

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compress.runtime import configure_cpu
+from common.runtime import configure_cpu
 from nmt.bleu import corpus_bleu, corpus_chrf
 from nmt.buckets import Buckets, BucketStats, build_buckets, eval_batches, pad_batch, train_batches
 from nmt.corpus import Pair, group_references, read_tatoeba, read_wmt_parquet, split_by_source

@@ -1,4 +1,4 @@
-"""compress.runtime: the process-wide CPU settings of the training CLIs.
+"""common.runtime: the process-wide CPU settings of the training CLIs.
 
 Each check runs in a child process: the settings are process-wide and would otherwise leak into
 the rest of the test session.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from compress.runtime import _glibc
+from common.runtime import _glibc
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 _STEPS = """
 import json, resource, sys
 import torch
-from compress.runtime import retain_freed_memory
+from common.runtime import retain_freed_memory
 retained = retain_freed_memory() if sys.argv[1] == "retain" else None
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -58,7 +58,7 @@ def test_retain_freed_memory_stops_training_steps_faulting_freed_memory_back_in(
 
 _DENORMAL = """
 import json, sys, torch
-from compress.runtime import configure_cpu
+from common.runtime import configure_cpu
 if sys.argv[1] == "configure":
     configure_cpu(1)
 tiny = torch.tensor([1e-20], dtype=torch.float32)

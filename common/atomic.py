@@ -1,0 +1,90 @@
+"""Files written so that a reader sees the old version or the new one, never half of one.
+
+Every run record, checkpoint, packed file and download goes through `atomic_write`: a temporary
+file in the same folder (so the rename cannot cross file systems), flushed and fsynced, made 0644
+(mkstemp's 0600 would hide shared run records from other users), then renamed over the target.
+A failure at any point removes the temporary file and leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
+    """Call `write(fh)` on a binary temp file beside `path`, then rename it into place.
+
+    The parent folder is created when missing. Returns the path written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(
+    path: str | os.PathLike,
+    obj: Any,
+    *,
+    sort_keys: bool = False,
+    ensure_ascii: bool = True,
+    default: Callable[[Any], Any] | None = None,
+) -> Path:
+    """`obj` as indented JSON with a final newline. The keyword arguments are json.dumps's: the
+    records already on disk were written with different ones, and rewriting them the same way
+    keeps them byte-identical."""
+    text = json.dumps(
+        obj, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=default
+    )
+    return atomic_write_text(path, text + "\n")
+
+
+def atomic_copy_into(path: str | os.PathLike, save: Callable[[str], object]) -> Path:
+    """For writers that insist on a file name rather than a file object (tokenizers' save):
+    `save(tmp_name)` writes a temp file beside `path`, which is then renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def jsonable(x: Any) -> Any:
+    """json.dumps `default` for numpy and torch scalars and arrays."""
+    if hasattr(x, "item"):
+        return x.item()
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

@@ -1,0 +1,109 @@
+"""ModelSpec: what a compression run needs of a model family, and the parts every family shares.
+
+Each family (lm/spec.py, nmt/spec.py, nmt/names/spec.py) subclasses `ModelSpec` beside its own
+code, so the run layer reaches a model only through the registry and never imports a family it
+does not run. `cfg` below is the family's own frozen dataclass config; `data` is whatever its
+`load_data` returns.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Finetune:
+    """What the compressed stage asks of a fine-tune of the model that carries the passes."""
+
+    epochs: int
+    resume: bool  # continue from the checkpoint in the train folder when there is one
+    state: Any  # has state_dict / load_state_dict (the pipeline): saved with every checkpoint
+    on_step: Callable[[int], object] | None = None  # after each optimizer step, its 0-based index
+    lr_scale: float = 1.0  # fine-tuning lr / the family's default fine-tuning lr
+    max_steps: int = 0  # cap on all optimizer steps; 0 = the whole epochs
+
+
+@dataclass(frozen=True)
+class ModelSpec(abc.ABC):
+    """A model family as `compress.run` sees it.
+
+    `default_targets` is a regex over module names; None means the LSTM fused matrices.
+    Subclasses set FINETUNE_EPOCHS / FINETUNE_STEPS per preset (the defaults of a compressed
+    run's fine-tune) and implement the abstract methods."""
+
+    name: str
+    dataset: str  # the dataset registry's name of its data
+    metric: str  # bpc | ppl | accuracy | bleu
+    higher_is_better: bool = False
+    default_targets: str | None = None
+
+    FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {}
+    FINETUNE_STEPS: ClassVar[dict[str, int]] = {}
+
+    # -- configs ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def config(self, preset: str) -> Any:
+        """The family's config at a preset (smoke, cpu, paper)."""
+
+    def config_to_dict(self, cfg: Any) -> dict[str, Any]:
+        return cfg.to_dict()
+
+    def dense_epochs(self, cfg: Any) -> int:
+        return cfg.epochs
+
+    def finetune_epochs(self, cfg: Any) -> int:
+        return self.FINETUNE_EPOCHS.get(cfg.preset, 1)
+
+    def finetune_steps(self, cfg: Any) -> int:
+        return self.FINETUNE_STEPS.get(cfg.preset, 0)
+
+    # -- data and model --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load_data(self, cfg: Any, data_dir: str | None, verify: bool = True) -> Any: ...
+
+    @abc.abstractmethod
+    def build(self, cfg: Any, data: Any) -> nn.Module: ...
+
+    @abc.abstractmethod
+    def steps_per_epoch(self, cfg: Any, data: Any) -> int: ...
+
+    @abc.abstractmethod
+    def workload(self, cfg: Any, data: Any = None) -> dict[str, int]:
+        """{"seq_len": T, "batch": B} of one inference, for hwsim."""
+
+    # -- training --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def train_dense(
+        self, model: nn.Module, data: Any, cfg: Any, train_dir: Path, *, epochs: int, resume: bool
+    ) -> dict[str, Any]:
+        """Train `epochs` epochs with checkpoints in train_dir. The result may hold "quality",
+        what `evaluate` would return for the trained model, when training already scored it (the
+        dense stage then skips `evaluate`)."""
+
+    @abc.abstractmethod
+    def finetune(
+        self, model: nn.Module, data: Any, cfg: Any, train_dir: Path, ft: Finetune
+    ) -> dict[str, Any]:
+        """Fine-tune the compressed model as `ft` says, saving `ft.state` with every checkpoint
+        and restoring it on resume, so that a killed run continues to the same numbers."""
+
+    # -- evaluation ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def evaluate(self, model: nn.Module, data: Any, cfg: Any) -> dict[str, Any]:
+        """{"valid": x, "test": y} in the spec's metric (None where a split does not exist),
+        plus any other figures worth recording."""
+
+    @abc.abstractmethod
+    def calibration(self, model: nn.Module, data: Any, cfg: Any) -> tuple[Callable, Iterable]:
+        """(run_batch, batches) for activation range calibration on training data."""
+
+    def spike_rates(self, model: nn.Module, data: Any, cfg: Any) -> dict[str, float] | None:
+        """{target name or "<name>/recurrent": rate} for targets whose inputs are binary, which
+        the hardware accumulates instead of multiplying; None when no input is."""
+        return None
