@@ -33,7 +33,7 @@ from compress.config import (
     QuantConfig,
     from_dict,
 )
-from compress.datasets import REPO_ROOT, DatasetError, atomic_write_text, dataset_dir
+from common.datasets import REPO_ROOT, DatasetError, atomic_write_text, dataset_dir
 from compress.registry import MODELS, PRESETS, get_spec
 from common.runtime import configure_cpu
 

@@ -18,7 +18,7 @@ import torch
 
 EOS = "<eos>"
 
-# Model name -> dataset name in the dataset registry (compress.datasets).
+# Model name -> dataset name in the dataset registry (common.datasets).
 DATASET_OF_MODEL = {"ptbc": "ptb_char", "ptbw": "ptb_word", "enwik8": "enwik8"}
 
 ENWIK8_SPLITS = (90_000_000, 5_000_000, 5_000_000)
@@ -131,10 +131,10 @@ def load_corpus(
     enwik8_splits: tuple[int, int, int] = ENWIK8_SPLITS,
 ) -> Corpus:
     """Load the corpus of `model_name` ("ptbc", "ptbw" or "enwik8") through the dataset registry:
-    `data_dir` is a data root (the CLI's --data-dir); see `compress.datasets.dataset_dir`."""
+    `data_dir` is a data root (the CLI's --data-dir); see `common.datasets.dataset_dir`."""
     if model_name not in DATASET_OF_MODEL:
         raise ValueError(f"unknown model {model_name!r}; known: {', '.join(DATASET_OF_MODEL)}")
-    from compress.datasets import dataset_dir
+    from common.datasets import dataset_dir
 
     folder = dataset_dir(DATASET_OF_MODEL[model_name], data_dir, verify=verify)
     if model_name == "enwik8":

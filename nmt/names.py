@@ -239,7 +239,7 @@ def _names_folder(data_dir: str | os.PathLike | None) -> Path:
     # is a data root for the dataset registry, which verifies the real files' SHA-256.
     if data_dir is not None and any(Path(data_dir).glob("*.txt")):
         return Path(data_dir)
-    from compress.datasets import dataset_dir
+    from common.datasets import dataset_dir
 
     return dataset_dir("names", data_dir)
 
@@ -248,7 +248,7 @@ def load_names(
     data_dir: str | os.PathLike | None, split: str = "stratified", seed: int = 0
 ) -> tuple[NamesData, NamesData, tuple[str, ...]]:
     """(train, test, classes). `data_dir` is the names folder itself or a data root
-    (resolved, and checked against its SHA-256, by compress.datasets). Classes are the file
+    (resolved, and checked against its SHA-256, by common.datasets). Classes are the file
     stems in sorted order; lines are read as the tutorial (strip, split on newlines)."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r}; choose one of {', '.join(SPLITS)}")

@@ -53,7 +53,7 @@ class NamesSpec:
         return FINETUNE_EPOCHS.get(cfg.preset, 1)
 
     def load_data(self, cfg: N.NamesConfig, data_dir: str | None, verify: bool = True):
-        from compress.datasets import dataset_dir
+        from common.datasets import dataset_dir
 
         folder = dataset_dir(self.dataset, data_dir, verify=verify)
         return N.load_names(folder, cfg.split, cfg.split_seed)

@@ -76,7 +76,7 @@ class NMTSpec:
 
     # -- data and model --------------------------------------------------------------------------
     def load_data(self, cfg: TranslatorConfig, data_dir: str | None, verify: bool = True):
-        # nmt.train.load_data resolves and checks the dataset through compress.datasets
+        # nmt.train.load_data resolves and checks the dataset through common.datasets
         return T.load_data(cfg, data_dir, verify=verify)
 
     def build(self, cfg: TranslatorConfig, data: T.NMTData) -> nn.Module:

@@ -185,7 +185,7 @@ def load_data(
 ) -> NMTData:
     """The corpus of `config` from the dataset registry, prepared (see `prepare_data`).
     `verify=False` skips the SHA-256 check (for made or partial copies)."""
-    from compress.datasets import dataset_dir
+    from common.datasets import dataset_dir
 
     if config.corpus == "wmt19":
         raise ValueError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compress import datasets as D
+import common.datasets as D
 
 
 def test_real_data_every_dataset_but_enwik8_verifies(real_data_root, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from compress import datasets as D
+import common.datasets as D
 
 
 @pytest.fixture(autouse=True)
