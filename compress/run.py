@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.datasets import REPO_ROOT, DatasetError, atomic_write_text, dataset_dir
+from common.runtime import configure_cpu
 from compress.config import (
     DATAFLOWS,
     QUANT_MODES,
@@ -33,9 +35,7 @@ from compress.config import (
     QuantConfig,
     from_dict,
 )
-from common.datasets import REPO_ROOT, DatasetError, atomic_write_text, dataset_dir
 from compress.registry import MODELS, PRESETS, get_spec
-from common.runtime import configure_cpu
 
 log = logging.getLogger("compress.run")
 
