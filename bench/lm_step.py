@@ -19,20 +19,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from common.runtime import configure_cpu
+from compress.parametrize import Mask
 from lm.config import LMConfig
 from lm.model import build_model
 from lm.presets import CPU
+from lm.regularizers import activation_regularization, temporal_activation_regularization
 
 VOCAB = {"ptbc": 50, "ptbw": 10_000, "enwik8": 205}
-
-
-class _Mask(nn.Module):
-    def __init__(self, mask: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mask", mask)
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return w * self.mask
 
 
 class PlainStack(nn.Module):
@@ -58,17 +51,17 @@ def _ours(cfg: LMConfig, vocab: int, density: float) -> tuple[nn.Module, callabl
     model = build_model(cfg, vocab).train()
     g = torch.Generator().manual_seed(0)
     for rnn in model.rnns:
-        mask = (torch.rand(rnn.weight.shape, generator=g) < density).float()
-        parametrize.register_parametrization(rnn, "weight", _Mask(mask))
+        mask = Mask(rnn.weight.shape)
+        mask.set_(torch.rand(rnn.weight.shape, generator=g) < density)
+        parametrize.register_parametrization(rnn, "weight", mask)
 
     def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = model(x)
         value = model.nll(out.output, y)
         if cfg.alpha:
-            value = value + cfg.alpha * out.dropped_outputs[-1].pow(2).mean()
+            value = value + activation_regularization(out.dropped_outputs[-1], cfg.alpha)
         if cfg.beta:
-            d = out.raw_outputs[-1]
-            value = value + cfg.beta * (d[1:] - d[:-1]).pow(2).mean()
+            value = value + temporal_activation_regularization(out.raw_outputs[-1], cfg.beta)
         return value
 
     return model, loss

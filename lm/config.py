@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+
+from common.configs import ConfigMixin
 
 MODELS = ("ptbc", "ptbw", "enwik8")
 OPTIMIZERS = ("sgd", "adam")
@@ -13,8 +13,11 @@ LR_SCHEDULES = ("step", "cosine")
 
 
 @dataclass(frozen=True)
-class LMConfig:
-    """Hyperparameters, named as in the published `main.py` where they exist there."""
+class LMConfig(ConfigMixin):
+    """Hyperparameters, named as in the published `main.py` where they exist there.
+
+    ConfigMixin gives from_dict / to_dict / replace; to_dict writes `when` and `enwik8_splits`
+    as lists (JSON has no tuples) and __post_init__ turns them back into tuples."""
 
     model: str
     preset: str = "custom"
@@ -69,12 +72,13 @@ class LMConfig:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(int(v) for v in value))
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        for name, allowed in (
+            ("model", MODELS),
+            ("optimizer", OPTIMIZERS),
+            ("lr_schedule", LR_SCHEDULES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.lr_schedule == "cosine" and self.when:
             raise ValueError(
                 f"when={self.when} drops the lr only under lr_schedule='step'; the cosine "
@@ -107,25 +111,3 @@ class LMConfig:
     def metric(self) -> str:
         """ "bpc" for the character/byte models, "ppl" for word-level PTB."""
         return "ppl" if self.model == "ptbw" else "bpc"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["when"] = list(self.when)
-        d["enwik8_splits"] = list(self.enwik8_splits)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LMConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown LMConfig keys {unknown}; allowed keys: {', '.join(sorted(known))}"
-            )
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> LMConfig:
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
-        if unknown:
-            raise ValueError(f"unknown LMConfig keys {unknown}")
-        return dataclasses.replace(self, **changes)

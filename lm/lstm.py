@@ -66,10 +66,6 @@ class MaskableLSTM(nn.Module):
                 self.bias_ih[f] = self.forget_bias
                 self.bias_hh[f] = 0.0
 
-    @property
-    def gate_order(self) -> str:
-        return "ifgo"
-
     def init_hidden(self, batch_size: int, *, device: torch.device | str | None = None) -> Hidden:
         z = torch.zeros(1, batch_size, self.hidden_size, device=device)
         return z, z.clone()

@@ -1,7 +1,7 @@
 """Presets per model: `paper` (the published commands), `cpu` (~30 min on 2 cores), `smoke`.
 
-`PRESETS[model][preset]` is a frozen LMConfig. The compression registry's view of these models
-(compress.registry.ModelSpec) is lm.spec.
+`PRESETS[model][preset]` is a frozen LMConfig. A compression run's view of these models (a
+common.spec.ModelSpec) is lm.spec.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The AWD-LSTM models as compress.run sees them (compress.registry.ModelSpec).
+"""The AWD-LSTM models as a compression run sees them (a common.spec.ModelSpec).
 
-Dense training is `lm.train.train_run` in `<dense run>/train/`; compressed fine-tuning drives the
-same `Trainer` on the model that carries the passes' parametrizations, and saves the pipeline's
-state with every checkpoint so that a killed run resumes to the same numbers.
+Dense training is `lm.rundir.train_run` in the run's train folder; compressed fine-tuning drives
+the same `Trainer` on the model that carries the passes' parametrizations, and saves the
+pipeline's state with every checkpoint so that a killed run resumes to the same numbers.
 """
 
 from __future__ import annotations
@@ -11,34 +11,20 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from torch import nn
 
+from common.spec import Finetune, ModelSpec
 from lm.config import LMConfig
 from lm.data import Corpus, batchify, get_batch, load_corpus
 from lm.model import build_model
 from lm.presets import get_preset
-from lm.train import (
-    BEST,
-    CHECKPOINT,
-    Trainer,
-    evaluate,
-    load_checkpoint,
-    nll_to_metric,
-    save_checkpoint,
-    train_run,
-)
+from lm.rundir import BEST, CHECKPOINT, load_checkpoint, save_checkpoint, train_run
+from lm.trainer import Trainer, evaluate, limit_tokens, nll_to_metric
 
 log = logging.getLogger(__name__)
-
-TRAIN_SUBDIR = "train"
-# Fine-tuning a compressed model needs far fewer epochs than training it; per preset.
-FINETUNE_EPOCHS = {"smoke": 1, "cpu": 1, "paper": 50}
-# ... and at most this many optimizer steps (0: the whole epochs); see BENCHMARKS.md for the cost
-FINETUNE_STEPS = {"smoke": 0, "cpu": 300, "paper": 0}
 
 
 def finetune_lr(cfg: LMConfig) -> float:
@@ -53,30 +39,15 @@ def finetune_lr(cfg: LMConfig) -> float:
 
 
 @dataclass(frozen=True)
-class LMSpec:
-    name: str
-    dataset: str
-    metric: str
-    higher_is_better: bool = False
+class LMSpec(ModelSpec):
+    # Fine-tuning a compressed model needs far fewer epochs than training it ...
+    FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 1, "paper": 50}
+    # ... and at most this many optimizer steps (0: the whole epochs); see BENCHMARKS.md for the cost
+    FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> LMConfig:
         return get_preset(self.name, preset)
-
-    def config_from_dict(self, data: dict[str, Any]) -> LMConfig:
-        return LMConfig.from_dict(data)
-
-    def config_to_dict(self, cfg: LMConfig) -> dict[str, Any]:
-        return cfg.to_dict()
-
-    def dense_epochs(self, cfg: LMConfig) -> int:
-        return cfg.epochs
-
-    def finetune_epochs(self, cfg: LMConfig) -> int:
-        return FINETUNE_EPOCHS.get(cfg.preset, 1)
-
-    def finetune_steps(self, cfg: LMConfig) -> int:
-        return FINETUNE_STEPS.get(cfg.preset, 0)
 
     # -- data and model --------------------------------------------------------------------------
     def load_data(self, cfg: LMConfig, data_dir: str | None, verify: bool = True) -> Corpus:
@@ -98,35 +69,20 @@ class LMSpec:
         return {"seq_len": cfg.bptt, "batch": 1}
 
     # -- training --------------------------------------------------------------------------------
-    def train(
+    def train_dense(
         self,
         model: nn.Module,
         data: Corpus,
         cfg: LMConfig,
-        run_dir: Path,
+        train_dir: Path,
         *,
         epochs: int,
         resume: bool,
-        on_step: Callable[[int], object] | None = None,
-        extra_state: Any = None,
-        lr_scale: float = 1.0,
-        seed: int = 0,
-        max_steps: int = 0,
     ) -> dict[str, Any]:
-        train_dir = Path(run_dir) / TRAIN_SUBDIR
-        if extra_state is None:
-            return self._train_dense(model, data, cfg, train_dir, epochs=epochs)
-        if max_steps:
-            # a cap on all fine-tuning steps, spread evenly over the epochs
-            per_epoch = max(1, -(-max_steps // max(epochs, 1)))
-            if not cfg.max_steps_per_epoch or per_epoch < cfg.max_steps_per_epoch:
-                cfg = cfg.replace(max_steps_per_epoch=per_epoch)
-        return self._finetune(
-            model, data, cfg, train_dir, epochs, resume, on_step, extra_state, lr_scale
-        )
-
-    def _train_dense(self, model, data, cfg, train_dir: Path, *, epochs: int) -> dict[str, Any]:
-        resume = (train_dir / CHECKPOINT).is_file()
+        """train_run in train_dir, continuing the checkpoint there when asked to and there is
+        one; the model ends with the best checkpoint's weights."""
+        train_dir = Path(train_dir)
+        resume = resume and (train_dir / CHECKPOINT).is_file()
         metrics = train_run(cfg.replace(epochs=epochs), train_dir, corpus=data, resume=resume)
         best = load_checkpoint(
             train_dir / BEST if (train_dir / BEST).is_file() else train_dir / CHECKPOINT
@@ -140,26 +96,43 @@ class LMSpec:
             "quality": {"valid": metrics[f"valid_{m}"], "test": metrics[f"test_{m}"]},
         }
 
-    def _finetune(self, model, data, cfg, train_dir, epochs, resume, on_step, pipe, lr_scale):
-        # a constant rate: the fine-tune is short and follows the dense schedule's end (lr_min
-        # reset because a cosine run's floor may sit above a tenth of its peak)
+    def finetune(
+        self, model: nn.Module, data: Corpus, cfg: LMConfig, train_dir: Path, ft: Finetune
+    ) -> dict[str, Any]:
+        """A constant rate (the dense schedule's end, see finetune_lr, times ft.lr_scale): the
+        fine-tune is short. lr_min is reset because a cosine run's floor may sit above a tenth of
+        its peak; ft.max_steps is spread evenly over the epochs."""
+        if ft.max_steps:
+            per_epoch = max(1, -(-ft.max_steps // max(ft.epochs, 1)))
+            if not cfg.max_steps_per_epoch or per_epoch < cfg.max_steps_per_epoch:
+                cfg = cfg.replace(max_steps_per_epoch=per_epoch)
         ft_cfg = cfg.replace(
-            epochs=epochs, when=(), lr=finetune_lr(cfg) * lr_scale, lr_schedule="step", lr_min=0.0
+            epochs=ft.epochs,
+            when=(),
+            lr=finetune_lr(cfg) * ft.lr_scale,
+            lr_schedule="step",
+            lr_min=0.0,
         )
+        train_dir = Path(train_dir)
         train_dir.mkdir(parents=True, exist_ok=True)
+        on_step = ft.on_step
         callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
         trainer = Trainer(model, data, ft_cfg, step_callback=callback, progress=True)
         ckpt = train_dir / CHECKPOINT
-        if resume and ckpt.is_file():
+        if ft.resume and ckpt.is_file():
             state = load_checkpoint(ckpt)
             trainer.load_state_dict(state)
-            pipe.load_state_dict(state["pipeline"])
+            ft.state.load_state_dict(state["pipeline"])
             log.info("fine-tuning resumed at epoch %d (step %d)", trainer.epoch, trainer.step)
         while trainer.epoch < ft_cfg.epochs:
             res = trainer.run_epoch()
             save_checkpoint(
                 ckpt,
-                {"config": ft_cfg.to_dict(), **trainer.state_dict(), "pipeline": pipe.state_dict()},
+                {
+                    "config": ft_cfg.to_dict(),
+                    **trainer.state_dict(),
+                    "pipeline": ft.state.state_dict(),
+                },
             )
             log.info(
                 "fine-tune epoch %d: valid %s %.4f",
@@ -167,13 +140,7 @@ class LMSpec:
                 self.metric,
                 nll_to_metric(res["val_loss"], self.metric),
             )
-        if trainer.asgd:
-            # keep ASGD's averaged weights, as the published evaluation does
-            with torch.no_grad():
-                for p in trainer.params:
-                    ax = trainer.optimizer.state[p].get("ax")
-                    if ax is not None:
-                        p.copy_(ax)
+        trainer.keep_averaged_weights()
         return {
             "epochs": trainer.epoch,
             "steps": trainer.step,
@@ -183,11 +150,13 @@ class LMSpec:
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, data: Corpus, cfg: LMConfig) -> dict[str, float]:
-        def lim(x: torch.Tensor) -> torch.Tensor:
-            return x[: cfg.eval_tokens] if cfg.eval_tokens else x
-
-        valid = evaluate(model, lim(data.valid), cfg)
-        test = evaluate(model, lim(data.test), cfg, batch_size=cfg.test_batch_size)
+        valid = evaluate(model, limit_tokens(data.valid, cfg.eval_tokens), cfg)
+        test = evaluate(
+            model,
+            limit_tokens(data.test, cfg.eval_tokens),
+            cfg,
+            batch_size=cfg.test_batch_size,
+        )
         return {
             "valid": nll_to_metric(valid, self.metric),
             "test": nll_to_metric(test, self.metric),

@@ -107,17 +107,18 @@ def test_load_corpus_finds_a_made_enwik8_through_the_registry(tmp_path: Path) ->
         load_corpus("ptb", tmp_path)
 
 
-def test_real_ptb_char_has_published_token_counts(real_data_root: Path) -> None:
-    corpus = load_corpus("ptbc", real_data_root)
-    assert corpus.train.numel() == 5_017_483
-    assert corpus.valid.numel() == 393_043
-    assert corpus.test.numel() == 442_424
-    assert corpus.vocab_size == 50
-
-
-def test_real_ptb_word_has_published_token_counts(real_data_root: Path) -> None:
-    corpus = load_corpus("ptbw", real_data_root)
-    assert corpus.train.numel() == 929_589
-    assert corpus.valid.numel() == 73_760
-    assert corpus.test.numel() == 82_430
-    assert corpus.vocab_size == 10_000
+@pytest.mark.parametrize(
+    ("model", "train", "valid", "test", "vocab_size"),
+    [
+        ("ptbc", 5_017_483, 393_043, 442_424, 50),  # PTB char
+        ("ptbw", 929_589, 73_760, 82_430, 10_000),  # PTB word
+    ],
+)
+def test_real_ptb_has_published_token_counts(
+    real_data_root: Path, model: str, train: int, valid: int, test: int, vocab_size: int
+) -> None:
+    corpus = load_corpus(model, real_data_root)
+    assert corpus.train.numel() == train
+    assert corpus.valid.numel() == valid
+    assert corpus.test.numel() == test
+    assert corpus.vocab_size == vocab_size

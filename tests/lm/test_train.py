@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -8,17 +9,15 @@ import torch
 
 from lm.data import load_enwik8_folder
 from lm.model import build_model
-from lm.train import (
-    BEST,
-    CHECKPOINT,
-    Trainer,
-    TrainingDivergedError,
-    evaluate,
-    load_checkpoint,
-    main,
-    scheduled_lr,
-    train_run,
-)
+from lm.rundir import BEST, CHECKPOINT, load_checkpoint, train_run
+from lm.train import main
+from lm.trainer import Trainer, TrainingDivergedError, evaluate, scheduled_lr
+
+
+@pytest.fixture
+def quiet_run(char_corpus):
+    """train_run on the made corpus without TensorBoard files (one test asks for them)."""
+    return functools.partial(train_run, corpus=char_corpus, tensorboard=False)
 
 
 def test_evaluate_is_the_mean_nll_independent_of_chunk_length(char_corpus, make_config) -> None:
@@ -128,14 +127,20 @@ def test_trainer_steps_at_the_cosine_schedules_rate_and_ignores_when(
     assert seen[1] == pytest.approx(1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi / 6)) / 2)
 
 
+def test_huge_learning_rate_diverges_with_a_clear_error(tmp_path, quiet_run, make_config) -> None:
+    cfg = make_config(optimizer="sgd", lr=1e30, clip=0.0, epochs=2, max_steps_per_epoch=20)
+    with pytest.raises(TrainingDivergedError, match="training loss is (nan|inf)"):
+        quiet_run(cfg, tmp_path)
+
+
 @pytest.mark.parametrize("schedule", ["step", "cosine"])
 def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(
-    tmp_path, char_corpus, make_config, schedule
+    tmp_path, quiet_run, make_config, schedule
 ) -> None:
     cfg = make_config(optimizer="sgd", lr=5.0, nonmono=0, epochs=3, max_steps_per_epoch=5)
     if schedule == "cosine":
         cfg = cfg.replace(optimizer="adam", lr=3e-3, lr_schedule="cosine", warmup_steps=3)
-    straight = train_run(cfg, tmp_path / "a", corpus=char_corpus, tensorboard=False)
+    straight = quiet_run(cfg, tmp_path / "a")
 
     class Interrupted(Exception):
         pass
@@ -146,12 +151,9 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(
 
     # the same config throughout: the cosine schedule depends on the run's length
     with pytest.raises(Interrupted):
-        train_run(
-            cfg, tmp_path / "b", corpus=char_corpus, tensorboard=False,
-            step_callback=stop_in_epoch_two,
-        )  # fmt: skip
+        quiet_run(cfg, tmp_path / "b", step_callback=stop_in_epoch_two)
     assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["epoch"] == 1
-    resumed = train_run(cfg, tmp_path / "b", corpus=char_corpus, resume=True, tensorboard=False)
+    resumed = quiet_run(cfg, tmp_path / "b", resume=True)
     keys = (
         "valid_loss",
         "test_loss",
@@ -169,21 +171,21 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(
 
 
 def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_existing_dir(
-    tmp_path, char_corpus, make_config
+    tmp_path, quiet_run, make_config
 ) -> None:
     cfg = make_config(epochs=1, max_steps_per_epoch=1)
-    train_run(cfg, tmp_path, corpus=char_corpus, tensorboard=False)
+    quiet_run(cfg, tmp_path)
     with pytest.raises(ValueError, match="lr"):
-        train_run(cfg.replace(lr=0.5), tmp_path, corpus=char_corpus, resume=True, tensorboard=False)
+        quiet_run(cfg.replace(lr=0.5), tmp_path, resume=True)
     with pytest.raises(ValueError, match="already holds a run"):
-        train_run(cfg, tmp_path, corpus=char_corpus, tensorboard=False)
+        quiet_run(cfg, tmp_path)
 
 
 def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
-    tmp_path, char_corpus, make_config
+    tmp_path, quiet_run, make_config
 ) -> None:
     cfg = make_config(epochs=3, max_steps_per_epoch=3)
-    train_run(cfg.replace(epochs=1), tmp_path, corpus=char_corpus, tensorboard=False)
+    quiet_run(cfg.replace(epochs=1), tmp_path)
     good = load_checkpoint(tmp_path / CHECKPOINT)
 
     def poison(trainer: Trainer) -> None:
@@ -192,18 +194,10 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoi
                 trainer.model.rnns[0].weight[0, 0] = float("nan")
 
     with pytest.raises(TrainingDivergedError, match=r"epoch 2, step 3 .*global step 6.*checkpoint"):
-        train_run(
-            cfg, tmp_path, corpus=char_corpus, resume=True, tensorboard=False, step_callback=poison
-        )
+        quiet_run(cfg, tmp_path, resume=True, step_callback=poison)
     kept = load_checkpoint(tmp_path / CHECKPOINT)
     assert kept["epoch"] == 1 and kept["step"] == good["step"]
     assert all(torch.isfinite(v).all() for v in kept["model"].values())
-
-
-def test_huge_learning_rate_diverges_with_a_clear_error(tmp_path, char_corpus, make_config) -> None:
-    cfg = make_config(optimizer="sgd", lr=1e30, clip=0.0, epochs=2, max_steps_per_epoch=20)
-    with pytest.raises(TrainingDivergedError, match="training loss is (nan|inf)"):
-        train_run(cfg, tmp_path, corpus=char_corpus, tensorboard=False)
 
 
 def test_run_dir_holds_config_metrics_checkpoints_and_tensorboard_events(

@@ -1,0 +1,359 @@
+"""The AWD-LSTM training loop and evaluation, free of any run directory.
+
+- `evaluate(model, data, config, batch_size=...)` -> mean NLL per target token (nats).
+- `Trainer(model, corpus, config, step_callback=...)`: `run_epoch()` trains one epoch (calling
+  `step_callback(trainer)` after every optimizer step), validates, and applies the NT-ASGD switch
+  or the `when` lr drops (or sets every step's lr from the cosine schedule, `scheduled_lr`);
+  `state_dict()` / `load_state_dict()` capture everything a resume needs.
+
+lm.rundir drives a Trainer through a whole run with checkpoints; lm.spec drives one through a
+compressed model's fine-tune.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lm.config import LMConfig
+from lm.data import Corpus, batchify, get_batch, sample_seq_len
+from lm.model import AWDLSTM, detach_hidden
+from lm.regularizers import activation_regularization, temporal_activation_regularization
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def nll_to_metric(nll: float, metric: str) -> float:
+    """Mean NLL in nats -> bits per character ("bpc") or perplexity ("ppl")."""
+    if metric == "bpc":
+        return nll / math.log(2)
+    if metric == "ppl":
+        return math.exp(nll) if nll < 700 else math.inf
+    raise ValueError(f"metric must be 'bpc' or 'ppl', got {metric!r}")
+
+
+@torch.no_grad()
+def evaluate(
+    model: AWDLSTM,
+    data: torch.Tensor,
+    config: LMConfig,
+    *,
+    batch_size: int | None = None,
+    device: torch.device | str = "cpu",
+) -> float:
+    """Mean NLL (nats) over every next-token target of the 1-D stream `data`, read as
+    `batch_size` parallel streams in chunks of `config.bptt` with the hidden state carried over,
+    as the published evaluation does (it uses batch 10 for valid, 1 for test). The mean is exact
+    over the targets scored (the published code divides by the row count instead, a <0.1%
+    difference)."""
+    batch_size = batch_size or config.eval_batch_size
+    source = batchify(data, batch_size).to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        hidden = model.init_hidden(batch_size)
+        total, count = 0.0, 0
+        for i in range(0, source.size(0) - 1, config.bptt):
+            x, y = get_batch(source, i, config.bptt)
+            out = model(x, hidden)
+            total += model.nll(out.output, y, reduction="sum").item()
+            count += y.numel()
+            hidden = out.hidden
+    finally:
+        model.train(was_training)
+    return total / count
+
+
+def scheduled_lr(config: LMConfig, step: int, progress: float) -> float:
+    """The cosine schedule's learning rate for the optimizer step `step` (0-based, over the whole
+    run) taken at `progress` in [0, 1] of the run: linear warm-up over `warmup_steps`, then a
+    half cosine from `lr` to `lr_min`."""
+    p = min(max(progress, 0.0), 1.0)
+    lr = config.lr_min + (config.lr - config.lr_min) * 0.5 * (1.0 + math.cos(math.pi * p))
+    if step < config.warmup_steps:
+        lr *= (step + 1) / config.warmup_steps
+    return lr
+
+
+def limit_tokens(data: torch.Tensor, n: int) -> torch.Tensor:
+    """The first `n` tokens of a split (the configs' train_tokens / eval_tokens); 0: all."""
+    return data[:n] if n else data
+
+
+def make_optimizer(params: list[nn.Parameter], config: LMConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.wdecay)
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.wdecay)
+
+
+def _asgd(params: list[nn.Parameter], config: LMConfig) -> torch.optim.Optimizer:
+    return torch.optim.ASGD(params, lr=config.lr, t0=0, lambd=0.0, weight_decay=config.wdecay)
+
+
+StepCallback = Callable[["Trainer"], None]
+
+
+class Trainer:
+    """Trains `model` on `corpus.train` with the published AWD-LSTM loop.
+
+    The optimizer covers the model's parameters at construction time; a parametrization registered
+    afterwards keeps training because it keeps the same Parameter object as `original`.
+    """
+
+    def __init__(
+        self,
+        model: AWDLSTM,
+        corpus: Corpus,
+        config: LMConfig,
+        *,
+        device: torch.device | str = "cpu",
+        step_callback: StepCallback | None = None,
+        writer: Any = None,
+        progress: bool = False,
+    ) -> None:
+        self.model, self.config, self.device = model, config, torch.device(device)
+        self.step_callback, self.writer, self.progress = step_callback, writer, progress
+        self.train_data = batchify(
+            limit_tokens(corpus.train, config.train_tokens), config.batch_size
+        ).to(self.device)
+        self.valid = limit_tokens(corpus.valid, config.eval_tokens)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(self.params, config)
+        self.asgd = False
+        self.epoch = 0  # completed epochs
+        self.step = 0  # optimizer steps over the whole run
+        self.epoch_step = 0
+        self.position = 0  # next training row when epochs are step-limited
+        self.val_history: list[float] = []  # non-averaged validation losses, for the switch
+        self.best_val = math.inf
+        self.train_time_s = 0.0
+        self.train_tokens_seen = 0
+
+    # -- one epoch ------------------------------------------------------------------------------
+    def train_epoch(self) -> float:
+        """One pass over the training stream (or `max_steps_per_epoch` steps); returns the mean
+        raw training NLL. Raises TrainingDivergedError on a NaN/inf loss."""
+        cfg, model, opt = self.config, self.model, self.optimizer
+        model.train()
+        # A generator per (seed, epoch) makes the sequence lengths of an epoch independent of
+        # anything before it, so a resumed run draws the same ones.
+        rng = np.random.default_rng([cfg.seed, self.epoch])
+        hidden = model.init_hidden(cfg.batch_size)
+        data = self.train_data
+        nrows = data.size(0)
+        limited = cfg.max_steps_per_epoch > 0
+        # A step-limited epoch continues the stream where the previous one stopped (wrapping at
+        # the end), so short epochs still walk through all of the training data.
+        i = self.position if limited else 0
+        total_loss, nsteps = 0.0, 0
+        self.epoch_step = 0
+        bar = self._bar(
+            cfg.max_steps_per_epoch * cfg.bptt * cfg.batch_size
+            if limited
+            else nrows * cfg.batch_size
+        )
+        t0 = time.perf_counter()
+        try:
+            while True:
+                if limited and nsteps >= cfg.max_steps_per_epoch:
+                    break
+                if i >= nrows - 2:
+                    if not limited:
+                        break
+                    i = 0
+                    hidden = model.init_hidden(cfg.batch_size)
+                seq_len = sample_seq_len(rng, cfg.bptt)
+                x, y = get_batch(data, i, seq_len)
+                if cfg.lr_schedule == "cosine":
+                    opt.param_groups[0]["lr"] = scheduled_lr(cfg, self.step, self._progress(i))
+                base_lr = opt.param_groups[0]["lr"]
+                opt.param_groups[0]["lr"] = base_lr * seq_len / cfg.bptt
+                hidden = detach_hidden(hidden)
+                opt.zero_grad(set_to_none=True)
+                out = model(x, hidden)
+                hidden = out.hidden
+                raw_loss = model.nll(out.output, y)
+                loss = raw_loss
+                if cfg.alpha:
+                    loss = loss + activation_regularization(out.dropped_outputs[-1], cfg.alpha)
+                if cfg.beta:
+                    loss = loss + temporal_activation_regularization(out.raw_outputs[-1], cfg.beta)
+                value = raw_loss.item()
+                if not math.isfinite(value) or not math.isfinite(loss.item()):
+                    opt.param_groups[0]["lr"] = base_lr
+                    raise TrainingDivergedError(
+                        f"training loss is {value} at epoch {self.epoch + 1}, step "
+                        f"{nsteps + 1} of the epoch (global step {self.step + 1})"
+                    )
+                loss.backward()
+                if cfg.clip:
+                    nn.utils.clip_grad_norm_(self.params, cfg.clip)
+                opt.step()
+                opt.param_groups[0]["lr"] = base_lr
+                self.step += 1
+                nsteps += 1
+                self.epoch_step = nsteps
+                total_loss += value
+                ntok = y.numel()
+                self.train_tokens_seen += ntok
+                i += seq_len
+                if bar is not None:
+                    bar.update(ntok)
+                    bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+                if self.writer is not None and self.step % cfg.log_interval == 0:
+                    self.writer.add_scalar("train/loss", value, self.step)
+                    self.writer.add_scalar("train/lr", base_lr, self.step)
+                if self.step_callback is not None:
+                    self.step_callback(self)
+        finally:
+            self.position = i if limited else 0
+            self.train_time_s += time.perf_counter() - t0
+            if bar is not None:
+                bar.close()
+        return total_loss / max(nsteps, 1)
+
+    def _progress(self, row: int) -> float:
+        """How far through the run the next step is: in steps when epochs are step-limited (the
+        step count is exact), else in training rows (sequence lengths are random)."""
+        cfg = self.config
+        if cfg.max_steps_per_epoch > 0:
+            return self.step / max(cfg.epochs * cfg.max_steps_per_epoch, 1)
+        return (self.epoch + row / max(self.train_data.size(0), 1)) / max(cfg.epochs, 1)
+
+    def _bar(self, total: int) -> Any:
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=total,
+            unit="tok",
+            unit_scale=True,
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+            dynamic_ncols=True,
+        )
+
+    def keep_averaged_weights(self) -> None:
+        """Copy ASGD's averaged parameters into the model for good (a no-op before the NT-ASGD
+        switch): the published evaluation scores the averages, not the last iterate."""
+        if not self.asgd:
+            return
+        with torch.no_grad():
+            for p in self.params:
+                ax = self.optimizer.state[p].get("ax")
+                if ax is not None:
+                    p.copy_(ax)
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Swap in ASGD's averaged parameters (a no-op before the NT-ASGD switch)."""
+        if not self.asgd:
+            yield
+            return
+        saved = [p.detach().clone() for p in self.params]
+        self.keep_averaged_weights()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, s in zip(self.params, saved):
+                    p.copy_(s)
+
+    def validate(self) -> float:
+        with self.averaged_weights():
+            return evaluate(self.model, self.valid, self.config, device=self.device)
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train one epoch, validate (with averaged weights under ASGD), update the schedule.
+        Returns {"train_loss", "val_loss", "improved"}."""
+        cfg = self.config
+        train_loss = self.train_epoch()
+        val_loss = self.validate()
+        self.epoch += 1
+        improved = val_loss < self.best_val
+        if improved:
+            self.best_val = val_loss
+        if not self.asgd:
+            # The published NT-ASGD rule: switch when the loss is worse than the best of all but
+            # the last `nonmono` epochs.
+            hist = self.val_history
+            if (
+                cfg.optimizer == "sgd"
+                and len(hist) > cfg.nonmono
+                and val_loss > min(hist[: -cfg.nonmono] if cfg.nonmono else hist)
+            ):
+                log.info("epoch %d: switching to ASGD", self.epoch)
+                self.optimizer = _asgd(self.params, cfg)
+                self.asgd = True
+            if cfg.lr_schedule == "step" and self.epoch in cfg.when:
+                log.info("epoch %d: dividing the learning rate by 10", self.epoch)
+                self.optimizer.param_groups[0]["lr"] /= 10.0
+            hist.append(val_loss)
+        if self.writer is not None:
+            self.writer.add_scalar(
+                f"valid/{cfg.metric}", nll_to_metric(val_loss, cfg.metric), self.epoch
+            )
+            self.writer.add_scalar("valid/loss", val_loss, self.epoch)
+            self.writer.add_scalar("train/epoch_loss", train_loss, self.epoch)
+            self.writer.add_scalar("lr", self.optimizer.param_groups[0]["lr"], self.epoch)
+            self.writer.add_scalar("nonzero_weights", nonzero_weights(self.model), self.epoch)
+        return {"train_loss": train_loss, "val_loss": val_loss, "improved": float(improved)}
+
+    # -- resume ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "optimizer_kind": "asgd" if self.asgd else self.config.optimizer,
+            "epoch": self.epoch,
+            "step": self.step,
+            "position": self.position,
+            "val_history": list(self.val_history),
+            "best_val": self.best_val,
+            "train_time_s": self.train_time_s,
+            "train_tokens_seen": self.train_tokens_seen,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.asgd = state["optimizer_kind"] == "asgd"
+        self.optimizer = (
+            _asgd(self.params, self.config)
+            if self.asgd
+            else make_optimizer(self.params, self.config)
+        )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.position = int(state["position"])
+        self.val_history = [float(v) for v in state["val_history"]]
+        self.best_val = float(state["best_val"])
+        self.train_time_s = float(state["train_time_s"])
+        self.train_tokens_seen = int(state["train_tokens_seen"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def nonzero_weights(model: nn.Module) -> int:
+    """Nonzero entries of the effective LSTM weights (after any mask) and the embedding."""
+    n = 0
+    with torch.no_grad():
+        for m in model.modules():
+            if getattr(m, "lstmpack_kind", None) == "lstm":
+                n += int(torch.count_nonzero(m.weight))
+            elif isinstance(m, nn.Embedding):
+                n += int(torch.count_nonzero(m.weight))
+    return n
