@@ -4,7 +4,7 @@ keep working; `python -m common.datasets` is the same CLI."""
 
 from __future__ import annotations
 
-from common.datasets import main
+from common.datasets.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

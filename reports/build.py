@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.atomic import atomic_write_text
 from reports import plots, tables
 from reports.records import RunRecord, RunSet, load_runs, read_json, runs_frame
 
@@ -56,14 +57,6 @@ class Report:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def spike_rates_of(rec: RunRecord) -> dict[str, float]:
@@ -139,9 +132,9 @@ def _group_report(
     table = tables.comparison_table(df)
     rep = GroupReport(model, preset, table)
     caption = f"{model}, {preset} preset: one row per run, dense first; ratios are run / dense."
-    rep.tables["md"] = _write(out / "tables" / f"{slug}.md", tables.to_markdown(table))
-    rep.tables["csv"] = _write(out / "tables" / f"{slug}.csv", tables.to_csv(table))
-    rep.tables["tex"] = _write(
+    rep.tables["md"] = atomic_write_text(out / "tables" / f"{slug}.md", tables.to_markdown(table))
+    rep.tables["csv"] = atomic_write_text(out / "tables" / f"{slug}.csv", tables.to_csv(table))
+    rep.tables["tex"] = atomic_write_text(
         out / "tables" / f"{slug}.tex", tables.to_latex(table, caption, f"tab:{slug}")
     )
     fig_dir = out / "figures"
@@ -263,7 +256,7 @@ def build_report(
     groups: list[GroupReport] = []
     frame = runs_frame(runs.finished)
     if not frame.empty:
-        _write(out / "tables" / "all_runs.csv", frame.to_csv(index=False))
+        atomic_write_text(out / "tables" / "all_runs.csv", frame.to_csv(index=False))
         spikes = {str(r.run_dir): spike_rates_of(r) for r in runs.finished}
         for _, df in frame.groupby(["model", "preset"], sort=True):
             groups.append(
@@ -271,5 +264,5 @@ def build_report(
                     df.reset_index(drop=True), out, formats, matrix_run, matrix_layer, spikes
                 )
             )
-    index = _write(out / "index.md", _index(groups, runs, out, runs_dir))
+    index = atomic_write_text(out / "index.md", _index(groups, runs, out, runs_dir))
     return Report(out, index, runs, groups)

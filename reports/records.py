@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,22 +66,6 @@ class RunSet:
     running: tuple[RunRecord, ...] = ()
     # Folders with a config.json that is not a compress.run record (e.g. a trainer's own record).
     ignored: tuple[tuple[Path, str], ...] = ()
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON so that a reader sees the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a record is for everyone to read
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -341,9 +324,3 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     import pandas as pd  # here, not at import: the sweep's runners write records without pandas
 
     return pd.DataFrame([record_row(r) for r in records])
-
-
-def quality_value(row: Mapping[str, Any]) -> float:
-    """The figure a run is judged by: test quality, or validation when test is missing."""
-    test = row["test"]
-    return float(row["valid"]) if test is None or math.isnan(test) else float(test)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reports.records import write_json_atomic
+from common.atomic import atomic_write_json
 
 # model -> (quality metric, higher is better, dense quality, sensitivity to pruning)
 _QUALITY = {
@@ -144,9 +144,9 @@ def write_run(
         "hw": hw,
         "model_config": {"hidden_size": hidden, "synthetic": True},
     }
-    write_json_atomic(run_dir / "config.json", config)
+    atomic_write_json(run_dir / "config.json", config)
     if status != "finished":
-        write_json_atomic(
+        atomic_write_json(
             run_dir / "metrics.json",
             {
                 "status": status,
@@ -242,7 +242,7 @@ def write_run(
             }
         )
     if packed:
-        write_json_atomic(
+        atomic_write_json(
             run_dir / "packed.json",
             {
                 "format": "lstmpack.packed/1",
@@ -306,8 +306,8 @@ def write_run(
         },
         "layers": hw_layers,
     }
-    write_json_atomic(run_dir / "hwsim.json", hwsim)
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    atomic_write_json(run_dir / "hwsim.json", hwsim)
+    atomic_write_json(run_dir / "metrics.json", metrics)
     return run_dir
 
 
@@ -326,31 +326,17 @@ def make_sweep(
     """A dense run plus every (alpha, gamma, bits) of the grid and of `extra`, under
     `root/<model>/<run-id>`."""
     root = Path(root) / model
+    # What every run of the sweep shares, passed both to the run-id and to write_run.
+    run = {"preset": preset, "seed": seed}
     dirs = [
-        write_run(
-            root / run_id_for("dense", preset=preset, seed=seed),
-            model=model,
-            preset=preset,
-            seed=seed,
-            kind="dense",
-            **kwargs,
-        )
+        write_run(root / run_id_for("dense", **run), model=model, kind="dense", **run, **kwargs)
     ]
     points = [(a, g, b) for a in alphas for g in gammas for b in bits]
     points += [p for p in extra if p not in points]
     for a, g, b in points:
-        rid = run_id_for("compressed", preset=preset, seed=seed, alpha=a, gamma=g, bits=b)
+        point = {"alpha": a, "gamma": g, "bits": b, **run}
         dirs.append(
-            write_run(
-                root / rid,
-                model=model,
-                preset=preset,
-                seed=seed,
-                alpha=a,
-                gamma=g,
-                bits=b,
-                **kwargs,
-            )
+            write_run(root / run_id_for("compressed", **point), model=model, **point, **kwargs)
         )
     return dirs
 

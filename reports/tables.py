@@ -25,10 +25,6 @@ METRIC_LABELS = {
 VARYING = ("sparsity", "act_bits", "quant", "strategy", "section_size", "array", "dataflow", "seed")
 
 
-def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, (metric, "", 3))[0]
-
-
 def quality_label(metric: str, higher_is_better: bool, split: str = "test") -> str:
     """Axis/column label with direction, e.g. "test BPC (bits/char, lower is better)"."""
     name, unit, _ = METRIC_LABELS.get(metric, (metric, "", 3))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import common.datasets as D
+from common.datasets import verify
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +22,15 @@ def _isolated(tmp_path, monkeypatch):
     """Each test gets its own hash cache and no inherited data root."""
     monkeypatch.setenv("LSTMPACK_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(D.ENV_VAR, raising=False)
-    monkeypatch.setattr(D, "REPO_ROOT", tmp_path / "repo")
+    # Patched where it is read (the lookup module), not on the package that re-exports it.
+    monkeypatch.setattr(verify, "REPO_ROOT", tmp_path / "repo")
+
+
+def _empty_registry(monkeypatch) -> None:
+    """Every module holds the one DATASETS dict: empty it in place. Deleted last to first, since
+    monkeypatch restores in reverse: the registry's order (the check table's) comes back as it was."""
+    for name in reversed(list(D.DATASETS)):
+        monkeypatch.delitem(D.DATASETS, name)
 
 
 def _sha(data: bytes) -> str:
@@ -113,8 +122,8 @@ def test_hash_cache_is_keyed_by_size_and_mtime(tmp_path, monkeypatch):
     f.write_bytes(b"a" * 100)
     first = D.file_sha256(f)
     calls = []
-    real = D._hash_stream
-    monkeypatch.setattr(D, "_hash_stream", lambda read: calls.append(1) or real(read))
+    real = verify._hash_stream
+    monkeypatch.setattr(verify, "_hash_stream", lambda read: calls.append(1) or real(read))
     assert D.file_sha256(f) == first and calls == []  # served from the cache
     f.write_bytes(b"b" * 101)  # size changes: recomputed
     assert D.file_sha256(f) == _sha(b"b" * 101) and calls == [1]
@@ -125,7 +134,7 @@ def test_hash_cache_is_keyed_by_size_and_mtime(tmp_path, monkeypatch):
 
 
 def test_check_table_reports_verified_missing_and_corrupt(tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "DATASETS", {})
+    _empty_registry(monkeypatch)
     _fake_dataset(monkeypatch, FILES)
     other = replace(D.DATASETS["toy"], name="gone", folder="gone")
     bad = replace(D.DATASETS["toy"], name="bad", folder="bad")
@@ -315,7 +324,7 @@ def test_cli_missing_dataset_prints_one_line_and_exits_2(tmp_path, monkeypatch, 
 
 
 def test_cli_optional_dataset_failure_does_not_fail(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(D, "DATASETS", {})
+    _empty_registry(monkeypatch)
     _fake_dataset(monkeypatch, FILES)
     code = D.main(["fetch", "--data-dir", str(tmp_path / "root"), "--optional", "toy"])
     assert code == 0 and "skipped" in capsys.readouterr().out

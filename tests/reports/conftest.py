@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.synthetic import make_sweep
+from reports.synthetic import make_sweep, write_run
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +25,15 @@ def made_sweep(made_sweep_ro: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "runs"
     shutil.copytree(made_sweep_ro, dst)
     return dst
+
+
+@pytest.fixture
+def add_failed_run(made_sweep: Path):
+    """`add(error)` adds to `made_sweep` a point (alpha 8, 4 bits, run-id a8-g1.75-b4-cpu-s0) that
+    failed with `error`; returns its run directory."""
+
+    def add(error: str) -> Path:
+        run_dir = made_sweep / "ptbc" / "a8-g1.75-b4-cpu-s0"
+        return write_run(run_dir, alpha=8, bits=4, status="failed", error=error)
+
+    return add

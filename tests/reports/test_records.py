@@ -15,14 +15,8 @@ def _edit(path: Path, fn) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_load_runs_splits_runs_by_status(made_sweep: Path):
-    write_run(
-        made_sweep / "ptbc" / "a8-g1.75-b4-cpu-s0",
-        alpha=8,
-        bits=4,
-        status="failed",
-        error="RuntimeError: out of memory",
-    )
+def test_load_runs_splits_runs_by_status(made_sweep: Path, add_failed_run):
+    add_failed_run("RuntimeError: out of memory")
     write_run(made_sweep / "ptbc" / "a2-g1.75-b4-cpu-s0", alpha=2, bits=4, status="running")
     runs = load_runs(made_sweep)
     assert len(runs.finished) == 1 + 5 * 2 + 2
@@ -51,42 +45,21 @@ def test_dense_run_has_no_alpha_and_float_bits(made_sweep_ro: Path):
     assert row["alpha"] != row["alpha"]  # NaN: a dense run has no alpha
 
 
-@pytest.mark.parametrize(
-    ("file", "edit", "message"),
-    [
-        (
-            "metrics.json",
-            lambda d: d["quality"].pop("metric"),
-            r"metrics\.json: missing key 'quality\.metric'",
-        ),
-        (
-            "metrics.json",
-            lambda d: d.update(nonzero_weights="many"),
-            r"metrics\.json: key 'nonzero_weights' must be number",
-        ),
-        (
-            "metrics.json",
-            lambda d: d.update(status="done"),
-            r"metrics\.json: key 'status' must be one of",
-        ),
-        ("metrics.json", lambda d: d["quality"].update(higher_is_better=True), r"higher_is_better"),
-        (
-            "config.json",
-            lambda d: d["compress"].pop("gamma"),
-            r"config\.json: missing key 'compress\.gamma'",
-        ),
-        (
-            "config.json",
-            lambda d: d.update(kind="sparse"),
-            r"config\.json: key 'kind' must be one of",
-        ),
-        (
-            "hwsim.json",
-            lambda d: d["total"].pop("cycles"),
-            r"hwsim\.json: missing key 'total\.cycles'",
-        ),
-    ],
-)
+# (file, edit, the error it must raise): one case a line, so the table reads as one.
+# fmt: off
+MALFORMED = [
+    ("metrics.json", lambda d: d["quality"].pop("metric"), r"metrics\.json: missing key 'quality\.metric'"),
+    ("metrics.json", lambda d: d.update(nonzero_weights="many"), r"metrics\.json: key 'nonzero_weights' must be number"),
+    ("metrics.json", lambda d: d.update(status="done"), r"metrics\.json: key 'status' must be one of"),
+    ("metrics.json", lambda d: d["quality"].update(higher_is_better=True), r"higher_is_better"),
+    ("config.json", lambda d: d["compress"].pop("gamma"), r"config\.json: missing key 'compress\.gamma'"),
+    ("config.json", lambda d: d.update(kind="sparse"), r"config\.json: key 'kind' must be one of"),
+    ("hwsim.json", lambda d: d["total"].pop("cycles"), r"hwsim\.json: missing key 'total\.cycles'"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("file", "edit", "message"), MALFORMED)
 def test_malformed_record_names_file_and_key(made_sweep: Path, file, edit, message):
     run_dir = made_sweep / "ptbc" / "a2-g0.5-b32-cpu-s0"
     _edit(run_dir / file, edit)

@@ -9,15 +9,9 @@ from reports.synthetic import write_run
 
 
 def test_report_writes_tables_figures_and_an_index_linking_them(
-    made_sweep: Path, tmp_path: Path, capsys
+    made_sweep: Path, tmp_path: Path, capsys, add_failed_run
 ):
-    write_run(
-        made_sweep / "ptbc" / "a8-g1.75-b4-cpu-s0",
-        alpha=8,
-        bits=4,
-        status="failed",
-        error="RuntimeError: CUDA-free OOM",
-    )
+    add_failed_run("RuntimeError: CUDA-free OOM")
     out = tmp_path / "report"
     # PNG only to keep the test short; PDF output is checked in test_plots.
     assert main([str(made_sweep), "--out", str(out), "--formats", "png"]) == 0
