@@ -1,22 +1,19 @@
-"""Frozen configs of the passes and of a compression run; they travel in config.json."""
+"""Frozen configs of the passes; they travel in a run's config.json (lstmpack.run.config's
+RunConfig holds one of each)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
+from common.configs import ConfigMixin, check_max_paths
 from compress.schedule import SCHEDULES
-
-T = TypeVar("T")
 
 STRATEGIES = ("greedy", "reference")
 QUANT_MODES = ("off", "ptq", "qat")
-DATAFLOWS = ("ws", "os", "is")
 
 
 @dataclass(frozen=True)
-class PruneConfig:
+class PruneConfig(ConfigMixin):
     """Magnitude pruning to `final_sparsity` over `n_events` events on a schedule."""
 
     final_sparsity: float = 0.0
@@ -42,7 +39,7 @@ class PruneConfig:
 
 
 @dataclass(frozen=True)
-class CombineConfig:
+class CombineConfig(ConfigMixin):
     """Column combining at every prune event (Kung, McDanel and Zhang, ASPLOS'19).
 
     Before grouping, each target is magnitude-pruned to progress * prune_factor * (1 - 1/alpha)
@@ -56,8 +53,7 @@ class CombineConfig:
     prune_factor: float = 1.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_paths, int) or self.max_paths < 1:
-            raise ValueError(f"max_paths (alpha) must be an integer >= 1; got {self.max_paths!r}")
+        check_max_paths(self.max_paths)
         if not self.gamma >= 0:
             raise ValueError(f"gamma must be >= 0; got {self.gamma!r}")
         if self.section_size is not None and self.section_size < 1:
@@ -75,7 +71,7 @@ class CombineConfig:
 
 
 @dataclass(frozen=True)
-class QuantConfig:
+class QuantConfig(ConfigMixin):
     """Symmetric per-row weight quantization and calibrated activation quantization."""
 
     mode: str = "ptq"  # off | ptq (calibrate, no retraining) | qat (fine-tune with fake quant)
@@ -100,18 +96,3 @@ class QuantConfig:
     @property
     def acts_on(self) -> bool:
         return self.mode != "off" and self.act_bits < 32
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
-
-
-def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build `cls` from a dict, refusing unknown keys by name."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(
-            f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}"
-        )
-    return cls(**data)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compress.sweep import main
+from lstmpack.sweep.cli import main
 
 
 def _made_ptb_char(root: Path) -> Path:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from compress import run as R
 from compress.packing import PackedModel
+from lstmpack.run import cli as R
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from compress.sweep import SweepPoint, _Runner, grid, last_line, main, parse_point, point_state
+from lstmpack.sweep.cli import main
+from lstmpack.sweep.points import SweepPoint, grid, parse_point
+from lstmpack.sweep.runner import PointRunner, last_line
+from lstmpack.sweep.state import point_state
 from reports.synthetic import write_run
 
 # Behaves like compress.run at its edges: refuses a non-empty run dir without --resume and a
@@ -120,7 +123,7 @@ def test_bits_map_to_float_ptq_or_qat_runs(bits, quant):
 def test_default_seed_is_the_presets_so_the_dense_model_is_shared_with_compress_run(
     capsys, tmp_path
 ):
-    from compress.registry import get_spec
+    from lstmpack.registry import get_spec
 
     seed = get_spec("ptbc").config("cpu").seed
     assert main(["--model", "ptbc", "--runs-dir", str(tmp_path), "--dry-run"]) == 0
@@ -266,7 +269,7 @@ def test_sweep_state_of_a_run_dir():
 
 
 def test_stop_ends_a_running_point_without_a_failure_record(tmp_path: Path):
-    runner = _Runner([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path, [], None)
+    runner = PointRunner([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path, [], None)
     point = SweepPoint("ptbc", "cpu", 0, 3, 1.75, 8)
     out = {}
     thread = threading.Thread(target=lambda: out.update(res=runner.run(point, False)))
@@ -286,9 +289,9 @@ def test_last_line_skips_blank_lines_and_progress_redraws():
 
 
 def test_every_flag_the_sweep_passes_is_accepted_by_compress_run(tmp_path: Path):
-    from compress.run import build_parser
+    from lstmpack.run.config import build_parser
 
-    runner = _Runner(
+    runner = PointRunner(
         ["python", "-m", "compress.run"], tmp_path, ["--finetune-epochs", "1"], None, jobs=2
     )
     for resume in (False, True):
@@ -309,10 +312,10 @@ def test_every_flag_the_sweep_passes_is_accepted_by_compress_run(tmp_path: Path)
 
 def test_jobs_split_the_cores_unless_threads_are_given(tmp_path: Path):
     point = SweepPoint("ptbc", "cpu", 0, 3, 1.75, 8)
-    assert "--threads" not in _Runner(["r"], tmp_path, [], None, jobs=1).command(point, False)
-    assert "--threads" in _Runner(["r"], tmp_path, [], None, jobs=2).command(point, False)
-    assert "--threads" not in _Runner(["r"], tmp_path, [], None, jobs=2).command(
+    assert "--threads" not in PointRunner(["r"], tmp_path, [], None, jobs=1).command(point, False)
+    assert "--threads" in PointRunner(["r"], tmp_path, [], None, jobs=2).command(point, False)
+    assert "--threads" not in PointRunner(["r"], tmp_path, [], None, jobs=2).command(
         point, False, alone=True
     )
-    cmd = _Runner(["r"], tmp_path, ["--threads", "3"], None, jobs=2).command(point, False)
+    cmd = PointRunner(["r"], tmp_path, ["--threads", "3"], None, jobs=2).command(point, False)
     assert cmd.count("--threads") == 1 and cmd[-2:] == ["--threads", "3"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compress import run as R
+from lstmpack.run import cli as R
+from lstmpack.run import config as C
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,9 @@ class FakeSpec:
     def finetune_epochs(self, cfg):
         return 1
 
+    def finetune_steps(self, cfg):
+        return 0
+
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
@@ -37,8 +41,8 @@ def env(tmp_path, monkeypatch):
     for f in ("train.txt", "valid.txt", "test.txt"):
         (data / "ptb_char" / f).write_text("a b c\n")
     monkeypatch.delenv("LSTMPACK_DATA", raising=False)
-    real_get_spec = R.get_spec
-    monkeypatch.setattr(R, "get_spec", lambda n: FakeSpec() if n == "fake" else real_get_spec(n))
+    real_get_spec = C.get_spec
+    monkeypatch.setattr(C, "get_spec", lambda n: FakeSpec() if n == "fake" else real_get_spec(n))
     runs = tmp_path / "runs"
     base = ["--data-dir", str(data), "--runs-root", str(runs), "--no-verify"]
     return {"data": data, "runs": runs, "base": base}
@@ -99,8 +103,8 @@ def test_missing_dataset_names_it_and_the_fetch_command(env, capsys, tmp_path):
 
 
 def test_resume_of_a_run_made_with_other_settings_is_refused(env, capsys):
-    args = R.build_parser().parse_args(["--model", "fake", "--max-paths", "2"])
-    stored = R.run_config_from_args(args, 1)
+    args = C.build_parser().parse_args(["--model", "fake", "--max-paths", "2"])
+    stored = C.run_config_from_args(args, 1)
     run_dir = env["runs"] / "fake" / "mine"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps({"run": stored.to_dict()}))
@@ -121,12 +125,12 @@ def test_an_existing_run_is_not_overwritten_without_resume(env, capsys):
 
 
 def test_run_ids_are_deterministic_and_distinguish_settings():
-    p = R.build_parser()
-    a = R.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3"]), 2)
-    b = R.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3"]), 2)
-    c = R.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3", "--bits", "4"]), 2)
+    p = C.build_parser()
+    a = C.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3"]), 2)
+    b = C.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3"]), 2)
+    c = C.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3", "--bits", "4"]), 2)
     assert a.run_id() == b.run_id() == "a3-g1.75-w8a8-ptq-ft2-cpu-s0"
-    d = R.run_config_from_args(p.parse_args(["--model", "m"]), 2, default_seed=1111)
+    d = C.run_config_from_args(p.parse_args(["--model", "m"]), 2, default_seed=1111)
     assert d.seed == 1111 and d.run_id().endswith("-s1111")
     assert c.run_id() != a.run_id()
-    assert R.RunConfig.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+    assert C.RunConfig.from_dict(json.loads(json.dumps(a.to_dict()))) == a

@@ -1,0 +1,173 @@
+"""The compressed stage: fine-tune from the dense model under the passes, pack, prove, simulate."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import numpy as np
+
+from common.spec import Finetune
+from compress.config import QuantConfig
+from compress.packing import PackedModel, unpack_dense
+from compress.passes.combine import CombinePass
+from compress.passes.prune import PrunePass
+from compress.passes.quantize import QuantizePass
+from compress.pipeline import Pipeline
+from compress.schedule import Schedule
+from compress.targets import find_targets
+from lstmpack.run.config import Context, RunConfig
+from lstmpack.run.records import packed_summary, simulate_packed, write_json
+
+log = logging.getLogger(__name__)
+
+PACKED_TOLERANCE = 1e-4  # |packed - masked| quality, in the metric's units (BPC, ppl, ...)
+
+
+def finetune_steps(run: RunConfig, steps_per_epoch: int) -> int:
+    total = steps_per_epoch * run.finetune_epochs
+    return min(total, run.finetune_steps) if run.finetune_steps else total
+
+
+def build_pipeline(
+    run: RunConfig, steps_per_epoch: int, targets: str | None = None
+) -> tuple[Pipeline, QuantizePass | None]:
+    """prune (when --sparsity > 0) -> combine -> quantize (qat: from the start; ptq: at the end).
+
+    Events are spread over the first half of fine-tuning, as the published recipe prunes over
+    the first half of training and lets the weights recover in the second.
+    """
+    passes: list = []
+    if run.prune.final_sparsity > 0:
+        passes.append(PrunePass(run.prune))
+    passes.append(CombinePass(run.combine))
+    q = run.quant
+    quant = QuantizePass(q) if (q.weights_on or q.acts_on) else None
+    if quant is not None and q.mode == "qat":
+        passes.append(quant)
+    end = max(0, finetune_steps(run, steps_per_epoch) // 2 - 1)
+    schedule = Schedule(
+        kind=run.prune.schedule,
+        final_sparsity=run.prune.final_sparsity,
+        n_events=run.prune.n_events,
+        start_step=0,
+        end_step=end,
+    )
+    return Pipeline(passes, schedule, pattern=targets), quant
+
+
+def rebuild_from_packed(
+    spec, cfg, data, model, packed: PackedModel, act_quant_cfg: QuantConfig | None = None
+):
+    """A fresh model whose targeted weights come from the packed file, gathered through the
+    control bits (unpack_dense), and whose other parameters come from `model`."""
+    import torch
+
+    fresh = spec.build(cfg, data)
+    if act_quant_cfg is not None:
+        qp = QuantizePass(act_quant_cfg)
+        qp.prepare(find_targets(fresh, packed_pattern(packed), kinds=None))
+    by_name = {layer.name: layer for layer in packed.layers}
+    src = model.state_dict()
+    state = {}
+    for key in fresh.state_dict():
+        owner, _, leaf = key.rpartition(".")
+        layer = by_name.get(owner)
+        if layer is not None and leaf == "weight":
+            state[key] = torch.from_numpy(unpack_dense(layer).astype(np.float32))
+        elif layer is not None and layer.kind == "lstm" and leaf in ("bias_ih", "bias_hh"):
+            # the packed file holds b_ih + b_hh, as the hardware adds one bias per gate row
+            b = layer.bias if leaf == "bias_ih" else np.zeros_like(layer.bias)
+            state[key] = torch.from_numpy(np.asarray(b, np.float32))
+        elif key in src:
+            state[key] = src[key]
+        else:
+            raise KeyError(f"rebuilding from the packed file: no value for {key}")
+    fresh.load_state_dict(state)
+    return fresh
+
+
+def packed_pattern(packed: PackedModel) -> str:
+    """A regex matching exactly the packed layers' names."""
+    return "^(" + "|".join(re.escape(layer.name) for layer in packed.layers) + ")$"
+
+
+def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fine-tune a copy of the dense model under the passes, pack it into the run directory,
+    prove the packing right and simulate it. Returns (metrics, hwsim)."""
+    import torch
+
+    spec, cfg, run, data, run_dir = ctx.spec, ctx.cfg, ctx.run, ctx.data, ctx.run_dir
+    t0 = time.time()
+    torch.manual_seed(run.seed)
+    model = spec.build(cfg, data)
+    model.load_state_dict(dense_model.state_dict())
+    targets = run.targets or spec.default_targets
+    pipe, quant = build_pipeline(run, spec.steps_per_epoch(cfg, data), targets)
+    pipe.prepare(model)
+    if quant is not None and run.quant.mode == "qat":
+        quant.calibrate(*spec.calibration(model, data, cfg))
+    train_info: dict[str, Any] = {}
+    if run.finetune_epochs == 0:
+        pipe.apply_event(pipe.n_events)
+    else:
+        ft = Finetune(
+            epochs=run.finetune_epochs,
+            resume=ctx.args.resume,
+            state=pipe,
+            on_step=pipe.on_step,
+            lr_scale=run.lr_scale,
+            max_steps=run.finetune_steps,
+        )
+        train_info = spec.finetune(model, data, cfg, run_dir / "train", ft)
+        if pipe.events_done < pipe.n_events:
+            pipe.apply_event(pipe.n_events)
+    if quant is not None and run.quant.mode == "ptq":
+        pipe.passes.append(quant)
+        quant.prepare(pipe.targets)
+        quant.calibrate(*spec.calibration(model, data, cfg))
+    model.eval()
+    masked = spec.evaluate(model, data, cfg)
+    rates = spec.spike_rates(model, data, cfg)
+    packed = pipe.finalize(model=run.model, workload=spec.workload(cfg, data), spike_rates=rates)
+    packed.save(run_dir / "packed")
+    packed_q, gap = _prove(ctx, model, packed, masked)
+    hw = simulate_packed(packed.to_json(), run.hw)
+    write_json(run_dir / "hwsim.json", hw)
+    metrics = {
+        "status": "finished",
+        "error": None,
+        "quality": {"metric": spec.metric, "higher_is_better": spec.higher_is_better, **masked},
+        "packed_quality": packed_q,
+        "packed_gap": gap,
+        **packed_summary(packed),
+        "wall_time_s": time.time() - t0,
+        "events_done": pipe.events_done,
+        "act_ranges": quant.act_ranges() if quant is not None else None,
+        "train": train_info,
+    }
+    return metrics, hw
+
+
+def _prove(
+    ctx: Context, model, packed: PackedModel, masked: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """The proof that the hardware mapping is right: the model rebuilt from the packed file alone
+    (weights gathered through the control bits) scores what the masked model scored. Returns the
+    rebuilt model's quality and its largest gap to `masked`; RuntimeError beyond the tolerance."""
+    spec, cfg, run, data = ctx.spec, ctx.cfg, ctx.run, ctx.data
+    # activations quantized as in the masked model (their calibrated ranges come with the state
+    # copied from it); the weights are the packed, already quantized values
+    act_cfg = run.quant.replace(mode="ptq", bits=32) if run.quant.acts_on else None
+    rebuilt = rebuild_from_packed(spec, cfg, data, model, packed, act_cfg)
+    rebuilt.eval()
+    packed_q = spec.evaluate(rebuilt, data, cfg)
+    gap = max(abs(packed_q[k] - masked[k]) for k in ("valid", "test") if masked.get(k) is not None)
+    if gap > PACKED_TOLERANCE:
+        raise RuntimeError(
+            f"the packed model scores {packed_q} but the masked model {masked}: gap {gap:.2e} > "
+            f"{PACKED_TOLERANCE:g}; the packed mapping is wrong"
+        )
+    return packed_q, gap
