@@ -4,7 +4,8 @@ Run: ``python -m bench.hwsim_model`` (or ``python -m bench``). Prints markdown f
 
 1. Speed: read a ptbc-sized packed.json (3 LSTM layers + decoder, T = 150, B = 1) and simulate it on
    a 128 x 128 ws array; median wall time over many runs, set against SCALE-Sim's cycle-by-cycle
-   speed as quoted in issue 5 (20-50k simulated cycles per second; not measured here).
+   speed as quoted when hwsim was specified (20-50k simulated cycles per second; not measured
+   here).
 2. Worked example: ptbc's rnns.1 (4000 x 2000) dense vs column-combined at alpha = 3. The combined
    layer is grouped from a random 75%-pruned pattern (seeded) by the project's column-combining
    kernel when it is importable, else by the simple first-fit greedy below.
@@ -29,7 +30,7 @@ SEQ_LEN, BATCH = 150, 1
 DENSITY = 0.25  # nonzeros left by magnitude pruning before combining
 ALPHA, GAMMA = 3, 0.2
 SEED = 0
-SCALESIM_CYCLES_PER_S = (20e3, 50e3)  # quoted in issue 5, not measured
+SCALESIM_CYCLES_PER_S = (20e3, 50e3)  # quoted when hwsim was specified, not measured
 
 
 def _first_fit_groups(nonzero: np.ndarray, alpha: int, budget: int) -> list[list[int]]:

@@ -8,9 +8,14 @@ tensors between prune events.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+
+if TYPE_CHECKING:
+    from compress.targets import WeightTarget
 
 
 class Mask(nn.Module):
@@ -107,3 +112,22 @@ def find(module: nn.Module, param: str, kind: type[nn.Module], label: str | None
         if isinstance(p, kind) and (label is None or getattr(p, "label", None) == label):
             return p
     return None
+
+
+class MaskPass:
+    """A pass that keeps one mask of `mask_type`, labelled with the pass's `name`, on each target's
+    weight. A weight that already carries that mask keeps it: one mask per label, however often
+    `prepare` runs."""
+
+    name: str
+    mask_type: type[Mask] = Mask
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def prepare(self, targets: list[WeightTarget]) -> None:
+        for t in targets:
+            if find(t.module, t.param, Mask, self.name) is None:
+                parametrize.register_parametrization(
+                    t.module, t.param, self.mask_type((t.rows, t.cols), name=self.name)
+                )

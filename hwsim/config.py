@@ -10,8 +10,9 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 
+from common.packed import FLOAT_BITS  # 32 bits means IEEE float, as in the packed format
+
 DATAFLOWS = ("ws", "os", "is")
-FLOAT_BITS = 32  # in the packed format, 32 bits means IEEE float; 1..16 means integer
 
 
 @dataclass(frozen=True)
@@ -111,14 +112,9 @@ class HwConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"HwConfig.{name} must be a finite number > 0, got {value!r}")
-        if isinstance(self.sram_bytes, bool) or not isinstance(self.sram_bytes, int):
-            raise ValueError(
-                f"HwConfig.sram_bytes must be an integer >= 0, got {self.sram_bytes!r}"
-            )
-        if self.sram_bytes < 0:
-            raise ValueError(
-                f"HwConfig.sram_bytes must be an integer >= 0, got {self.sram_bytes!r}"
-            )
+        sram = self.sram_bytes
+        if isinstance(sram, bool) or not isinstance(sram, int) or sram < 0:
+            raise ValueError(f"HwConfig.sram_bytes must be an integer >= 0, got {sram!r}")
         _check_bits("HwConfig", "weight_bits", self.weight_bits, allow_none=True)
         _check_bits("HwConfig", "act_bits", self.act_bits, allow_none=True)
         _check_bits("HwConfig", "psum_bits", self.psum_bits, allow_none=False)
@@ -133,46 +129,36 @@ class HwConfig:
         return asdict(self)
 
 
-# The TPU v1 (Jouppi et al., ISCA 2017): 256 x 256 8-bit MACs at 700 MHz, 24 MiB unified buffer,
-# weights from 30 GB/s DDR3 (about 43 bytes per cycle).
+def _int8_ws(
+    name: str, size: int, clock_hz: float, sram_bytes: int, dram_bytes_per_cycle: float, **more
+) -> HwConfig:
+    """A square weight-stationary array of 8-bit MACs, as every preset is."""
+    return HwConfig(
+        name=name,
+        rows=size,
+        cols=size,
+        dataflow="ws",
+        clock_hz=clock_hz,
+        sram_bytes=sram_bytes,
+        dram_bytes_per_cycle=dram_bytes_per_cycle,
+        weight_bits=8,
+        act_bits=8,
+        **more,
+    )
+
+
 PRESETS: dict[str, HwConfig] = {
-    "tpu-v1": HwConfig(
-        name="tpu-v1",
-        rows=256,
-        cols=256,
-        dataflow="ws",
-        clock_hz=700e6,
-        sram_bytes=24 * 2**20,
-        dram_bytes_per_cycle=30e9 / 700e6,
-        weight_bits=8,
-        act_bits=8,
-    ),
-    # A small edge accelerator: 32 x 32 8-bit, 512 KiB buffer, LPDDR at ~8 bytes per cycle.
-    "edge": HwConfig(
-        name="edge",
-        rows=32,
-        cols=32,
-        dataflow="ws",
-        clock_hz=500e6,
-        sram_bytes=512 * 2**10,
-        dram_bytes_per_cycle=8.0,
-        weight_bits=8,
-        act_bits=8,
-    ),
-    # The column-combining paper's 64 x 64 tile (Kung, McDanel, Zhang, ASPLOS 2019) with bit-serial
-    # 8-bit MACs; clock and buffer sizes are our assumption, edit them here.
-    "cc-64": HwConfig(
-        name="cc-64",
-        rows=64,
-        cols=64,
-        dataflow="ws",
-        clock_hz=500e6,
-        sram_bytes=2 * 2**20,
-        dram_bytes_per_cycle=16.0,
-        weight_bits=8,
-        act_bits=8,
-        bit_serial=True,
-    ),
+    p.name: p
+    for p in (
+        # The TPU v1 (Jouppi et al., ISCA 2017): 256 x 256 8-bit MACs at 700 MHz, 24 MiB unified
+        # buffer, weights from 30 GB/s DDR3 (about 43 bytes per cycle).
+        _int8_ws("tpu-v1", 256, 700e6, 24 * 2**20, 30e9 / 700e6),
+        # A small edge accelerator: 32 x 32 8-bit, 512 KiB buffer, LPDDR at ~8 bytes per cycle.
+        _int8_ws("edge", 32, 500e6, 512 * 2**10, 8.0),
+        # The column-combining paper's 64 x 64 tile (Kung, McDanel, Zhang, ASPLOS 2019) with
+        # bit-serial 8-bit MACs; clock and buffer sizes are our assumption, edit them here.
+        _int8_ws("cc-64", 64, 500e6, 2 * 2**20, 16.0, bit_serial=True),
+    )
 }
 
 
@@ -189,11 +175,7 @@ _ARRAY_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 def parse_array(text: str) -> tuple[int, int]:
     """Parse "RxC" (rows x cols) into (rows, cols), both positive."""
     match = _ARRAY_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(
-            f"array must be ROWSxCOLS with positive integers, e.g. 128x128; got {text!r}"
-        )
-    rows, cols = int(match.group(1)), int(match.group(2))
+    rows, cols = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
     if rows <= 0 or cols <= 0:
         raise ValueError(
             f"array must be ROWSxCOLS with positive integers, e.g. 128x128; got {text!r}"

@@ -11,7 +11,7 @@ Folds run back to back with no overlap, and the whole run is one cycle shorter t
 folds (SCALE-Sim counts the last demand row as the end). Its demand matrices pad partial folds
 with null requests, so a partial fold costs as much time as a full one; we do the same.
 
-Checked against SCALE-Sim 3.0.0 itself: the ten golden totals of issue 5 and 263 random GEMMs on
+Checked against SCALE-Sim 3.0.0 itself: the ten golden totals in tests/hwsim/test_dataflow.py and 263 random GEMMs on
 square and non-square arrays give identical cycles, and identical SRAM counts except the os ofmap
 quirk noted in ``sram_accesses`` (see BENCHMARKS.md, hwsim section).
 """

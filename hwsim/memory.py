@@ -58,40 +58,42 @@ def plan_residency(workload: Workload, config: HwConfig) -> tuple[bool, ...]:
     return tuple(plan)
 
 
-class ByteTotals:
-    """SRAM and DRAM byte totals of anything carrying the six per-operand byte fields."""
+SRAM_FIELDS = ("ifmap_sram_read_bytes", "filter_sram_read_bytes", "ofmap_sram_write_bytes")
+DRAM_FIELDS = ("ifmap_dram_read_bytes", "filter_dram_read_bytes", "ofmap_dram_write_bytes")
+BYTE_FIELDS = SRAM_FIELDS + DRAM_FIELDS
 
-    ifmap_sram_read_bytes: float
-    filter_sram_read_bytes: float
-    ofmap_sram_write_bytes: float
-    ifmap_dram_read_bytes: float
-    filter_dram_read_bytes: float
-    ofmap_dram_write_bytes: float
+
+class ByteTotals:
+    """SRAM and DRAM byte totals of anything that knows its six per-operand byte counts
+    (``BYTE_FIELDS``): a ``Cost`` carries them as fields, a ``Traffic`` in a mapping."""
+
+    def byte_count(self, name: str) -> float:
+        return getattr(self, name)
 
     @property
     def dram_bytes(self) -> float:
-        return (
-            self.ifmap_dram_read_bytes + self.filter_dram_read_bytes + self.ofmap_dram_write_bytes
-        )
+        return self._total(DRAM_FIELDS)
 
     @property
     def sram_bytes(self) -> float:
-        return (
-            self.ifmap_sram_read_bytes + self.filter_sram_read_bytes + self.ofmap_sram_write_bytes
-        )
+        return self._total(SRAM_FIELDS)
+
+    def _total(self, names: tuple[str, str, str]) -> float:
+        # a + b + c left to right: sum() of floats rounds differently from Python 3.12 on
+        a, b, c = (self.byte_count(name) for name in names)
+        return a + b + c
 
 
 @dataclass(frozen=True)
 class Traffic(ByteTotals):
-    """Bytes moved by one GEMM over all its repeats."""
+    """Bytes moved by one GEMM over all its repeats: ``bytes`` maps each of ``BYTE_FIELDS``
+    (the names of ``Cost``'s fields) to its count."""
 
-    ifmap_sram_read_bytes: float
-    filter_sram_read_bytes: float
-    ofmap_sram_write_bytes: float
-    ifmap_dram_read_bytes: float
-    filter_dram_read_bytes: float
-    ofmap_dram_write_bytes: float
+    bytes: dict[str, float]
     weight_read_fraction: float
+
+    def byte_count(self, name: str) -> float:
+        return self.bytes[name]
 
 
 def traffic(gemm: Gemm, config: HwConfig, resident: bool) -> Traffic:
@@ -118,15 +120,13 @@ def traffic(gemm: Gemm, config: HwConfig, resident: bool) -> Traffic:
         out_bits = config.act_bits if config.act_bits is not None else gemm.act_bits
         ifmap_dram = gemm.M * ifmap_k * ab / 8.0 * r
         ofmap_dram = gemm.M * gemm.N * out_bits / 8.0 * r
-    return Traffic(
-        ifmap_sram_read_bytes=acc.ifmap_reads * ab / 8.0 * r,
-        filter_sram_read_bytes=acc.filter_reads * frac * cell_bits / 8.0 * r,
-        ofmap_sram_write_bytes=acc.ofmap_writes * config.psum_bits / 8.0 * r,
-        ifmap_dram_read_bytes=ifmap_dram,
-        filter_dram_read_bytes=filter_dram,
-        ofmap_dram_write_bytes=ofmap_dram,
-        weight_read_fraction=frac,
+    sram = (
+        acc.ifmap_reads * ab / 8.0 * r,
+        acc.filter_reads * frac * cell_bits / 8.0 * r,
+        acc.ofmap_writes * config.psum_bits / 8.0 * r,
     )
+    moved = dict(zip(BYTE_FIELDS, (*sram, ifmap_dram, filter_dram, ofmap_dram)))
+    return Traffic(bytes=moved, weight_read_fraction=frac)
 
 
 def bandwidth_bound_cycles(compute_cycles: int, dram_bytes: float, config: HwConfig) -> int:

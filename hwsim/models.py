@@ -1,4 +1,4 @@
-"""Builders of packed-model JSON documents (the PACKED_FORMAT contract) without any arrays.
+"""Builders of packed-model JSON documents (``common.packed``'s format) without any arrays.
 
 For what-if studies before a model is compressed, for the benchmark and for tests: a dense layer is
 one where every column is its own group and every weight is nonzero.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hwsim.workload import PACKED_FORMAT
+from common.packed import FORMAT
 
 
 def lstm_layer(
@@ -26,29 +26,14 @@ def lstm_layer(
     """One packed LSTM layer entry; dense (groups = columns, all nonzero) by default."""
     rows, cols = 4 * hidden_size, input_size + hidden_size
     gps = list(groups_per_split) if groups_per_split is not None else [input_size, hidden_size]
-    groups = sum(gps)
-    nnz = rows * groups if nnz is None else nnz
-    return {
-        "name": name,
-        "kind": "lstm",
-        "rows": rows,
-        "cols": cols,
-        "input_size": input_size,
-        "hidden_size": hidden_size,
-        "col_splits": [0, input_size, cols],
-        "groups": groups,
-        "groups_per_split": gps,
-        "max_paths": max_paths,
-        "gamma": 0.0,
-        "nnz_before": nnz,
-        "nnz": nnz,
-        "pruned_conflicts": 0,
-        "pruned_l1": 0.0,
-        "weight_bits": weight_bits,
-        "act_bits": act_bits,
-        "input_spike_rate": input_spike_rate,
-        "recurrent_spike_rate": recurrent_spike_rate,
-    }
+    sizes = {"input_size": input_size, "hidden_size": hidden_size}
+    tail = dict(
+        weight_bits=weight_bits,
+        act_bits=act_bits,
+        input_spike_rate=input_spike_rate,
+        recurrent_spike_rate=recurrent_spike_rate,
+    )
+    return _entry(name, "lstm", rows, cols, gps, nnz, max_paths, sizes, tail)
 
 
 def linear_layer(
@@ -63,32 +48,50 @@ def linear_layer(
     input_spike_rate: float | None = None,
 ) -> dict:
     """One packed linear layer entry; dense by default."""
-    groups = in_features if groups is None else groups
-    nnz = out_features * groups if nnz is None else nnz
+    gps = [in_features if groups is None else groups]
+    tail = dict(weight_bits=weight_bits, act_bits=act_bits, input_spike_rate=input_spike_rate)
+    return _entry(name, "linear", out_features, in_features, gps, nnz, max_paths, {}, tail)
+
+
+def _entry(
+    name: str,
+    kind: str,
+    rows: int,
+    cols: int,
+    groups_per_split: list[int],
+    nnz: int | None,
+    max_paths: int,
+    sizes: dict,
+    widths_and_rates: dict,
+) -> dict:
+    """A layer entry, its keys in the order the pipeline writes them: an LSTM's `sizes` after
+    cols, nothing pruned by combining (gamma 0), nnz every packed cell unless given, then the
+    widths and spike rates."""
+    groups = sum(groups_per_split)
+    nnz = rows * groups if nnz is None else nnz
     return {
         "name": name,
-        "kind": "linear",
-        "rows": out_features,
-        "cols": in_features,
-        "col_splits": [0, in_features],
+        "kind": kind,
+        "rows": rows,
+        "cols": cols,
+        **sizes,
+        "col_splits": [0, sizes["input_size"], cols] if sizes else [0, cols],
         "groups": groups,
-        "groups_per_split": [groups],
+        "groups_per_split": groups_per_split,
         "max_paths": max_paths,
         "gamma": 0.0,
         "nnz_before": nnz,
         "nnz": nnz,
         "pruned_conflicts": 0,
         "pruned_l1": 0.0,
-        "weight_bits": weight_bits,
-        "act_bits": act_bits,
-        "input_spike_rate": input_spike_rate,
+        **widths_and_rates,
     }
 
 
 def packed_doc(layers: Sequence[dict], model: str = "", seq_len: int = 1, batch: int = 1) -> dict:
     """A whole packed.json document."""
     return {
-        "format": PACKED_FORMAT,
+        "format": FORMAT,
         "model": model,
         "workload": {"seq_len": seq_len, "batch": batch},
         "layers": list(layers),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
+from common.atomic import atomic_write_text
 from hwsim.config import HwConfig
 from hwsim.dataflow import mapping
 from hwsim.energy import energy
@@ -130,10 +130,7 @@ class SimResult:
         """JSON text; written atomically to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            p = Path(path)
-            tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-            tmp.write_text(text)
-            os.replace(tmp, p)
+            atomic_write_text(path, text)
         return text
 
     def to_records(self, level: str = "layer") -> list[dict]:
@@ -200,12 +197,7 @@ def simulate_gemm(gemm: Gemm, config: HwConfig, resident: bool = True) -> GemmCo
         accumulates=accs,
         utilization=busy / (cycles * config.rows * config.cols),
         busy_cell_cycles=busy,
-        ifmap_sram_read_bytes=tr.ifmap_sram_read_bytes,
-        filter_sram_read_bytes=tr.filter_sram_read_bytes,
-        ofmap_sram_write_bytes=tr.ofmap_sram_write_bytes,
-        ifmap_dram_read_bytes=tr.ifmap_dram_read_bytes,
-        filter_dram_read_bytes=tr.filter_dram_read_bytes,
-        ofmap_dram_write_bytes=tr.ofmap_dram_write_bytes,
+        **tr.bytes,
         weight_bytes=weight_bytes(gemm, config),
         compute_energy_pj=en.compute_pj,
         sram_energy_pj=en.sram_pj,

@@ -1,27 +1,24 @@
-"""Workloads: the GEMMs a model runs, built from a packed model's JSON (numpy-free, torch-free).
+"""Workloads: the GEMMs a model runs, built from a packed model's JSON (torch-free).
 
 An LSTM layer over T steps with batch B is an input projection batched over the whole sequence
 (M = T*B, K = input columns, N = 4H) plus T sequential recurrent GEMMs (M = B, K = hidden columns,
 N = 4H): step t needs h_{t-1}, so the recurrent GEMMs cannot be batched. ``fused=True`` treats
 [x ; h] as one K per step instead, as a naive accelerator does. With column combining, K is the
-number of column groups of that part of the matrix (``groups_per_split``).
+number of column groups of that part of the matrix (``groups_per_split``). The packed JSON is
+read and checked by ``common.packed`` (``read_figures``), the one owner of that format.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
-from hwsim.config import FLOAT_BITS
-
-PACKED_FORMAT = "lstmpack.packed/1"
-LAYER_KINDS = ("lstm", "linear")
+from common.atomic import atomic_write_text
+from common.packed import FLOAT_BITS, LayerFigures, read_figures
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ class Workload:
                 buf.write(f"{name}, {g.M}, {g.N}, {g.K},\n")
         text = buf.getvalue()
         if path is not None:
-            _atomic_write_text(Path(path), text)
+            atomic_write_text(path, text)
         return text
 
 
@@ -169,199 +166,11 @@ def read_topology_csv(text: str) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------------------------------------
 # Packed JSON -> Workload
 
 
-class _Field:
-    """Validates one layer's fields with messages naming the layer, the field and what is allowed."""
-
-    def __init__(self, layer: Mapping, where: str) -> None:
-        self.layer = layer
-        self.where = where
-
-    def fail(self, name: str, allowed: str, value: object) -> ValueError:
-        return ValueError(f"{self.where}: field {name!r} must be {allowed}, got {value!r}")
-
-    def get(self, name: str, required: bool = True) -> object:
-        if name not in self.layer:
-            if required:
-                raise ValueError(f"{self.where}: missing required field {name!r}")
-            return None
-        return self.layer[name]
-
-    def pos_int(self, name: str, minimum: int = 1) -> int:
-        value = self.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(name, f"an integer >= {minimum}", value)
-        return value
-
-    def bits(self, name: str) -> int:
-        value = self.get(name, required=False)
-        if value is None:
-            return FLOAT_BITS
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= FLOAT_BITS:
-            raise self.fail(name, "an integer in 1..32 (32 = float)", value)
-        return value
-
-    def rate(self, name: str) -> float | None:
-        value = self.get(name, required=False)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not 0.0 <= float(value) <= 1.0
-        ):
-            raise self.fail(name, "null or a number in [0, 1]", value)
-        return float(value)
-
-    def int_list(self, name: str, length: int | None = None) -> list[int]:
-        value = self.get(name)
-        if (
-            not isinstance(value, list)
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            or (length is not None and len(value) != length)
-        ):
-            allowed = f"a list of {length} integers" if length is not None else "a list of integers"
-            raise self.fail(name, allowed, value)
-        return value
-
-
-@dataclass(frozen=True)
-class PackedLayerInfo:
-    """The fields of one packed layer that hwsim needs, validated."""
-
-    name: str
-    kind: str
-    rows: int
-    cols: int
-    col_splits: tuple[int, ...]
-    groups: int
-    groups_per_split: tuple[int, ...]
-    max_paths: int
-    nnz: int
-    weight_bits: int
-    act_bits: int
-    input_size: int | None = None
-    hidden_size: int | None = None
-    input_spike_rate: float | None = None
-    recurrent_spike_rate: float | None = None
-    nnz_per_split: tuple[int, ...] | None = None
-    recurrent: bool = False  # a linear layer fed back its own output: T sequential GEMMs
-
-
-def _parse_layer(layer: object, index: int) -> PackedLayerInfo:
-    if not isinstance(layer, Mapping):
-        raise ValueError(f"packed layers[{index}] must be an object, got {type(layer).__name__}")
-    name = layer.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError(
-            f"packed layers[{index}]: field 'name' must be a non-empty string, got {name!r}"
-        )
-    f = _Field(layer, f"packed layer {name!r}")
-    kind = f.get("kind")
-    if kind not in LAYER_KINDS:
-        raise f.fail("kind", f"one of {', '.join(LAYER_KINDS)}", kind)
-    rows, cols = f.pos_int("rows"), f.pos_int("cols")
-    splits = f.int_list("col_splits")
-    if kind == "lstm":
-        input_size, hidden = f.pos_int("input_size"), f.pos_int("hidden_size")
-        if cols != input_size + hidden:
-            raise f.fail("cols", f"input_size + hidden_size = {input_size + hidden}", cols)
-        if rows != 4 * hidden:
-            raise f.fail("rows", f"4 * hidden_size = {4 * hidden}", rows)
-        expected = [0, input_size, cols]
-    else:
-        input_size = hidden = None
-        expected = [0, cols]
-    if splits != expected:
-        raise f.fail("col_splits", str(expected), splits)
-    n_splits = len(splits) - 1
-    # 0 groups is legal: pruning may empty a whole split (or layer), which then costs nothing.
-    groups = f.pos_int("groups", minimum=0)
-    gps = f.int_list("groups_per_split", length=n_splits)
-    widths = [splits[i + 1] - splits[i] for i in range(n_splits)]
-    for g, w in zip(gps, widths):
-        if not 0 <= g <= w:
-            raise f.fail("groups_per_split", f"integers in 0..split width {widths}", gps)
-    if sum(gps) != groups:
-        raise f.fail("groups", f"sum(groups_per_split) = {sum(gps)}", groups)
-    max_paths = f.pos_int("max_paths")
-    nnz = f.pos_int("nnz", minimum=0)
-    if nnz > rows * groups:
-        raise f.fail("nnz", f"at most rows * groups = {rows * groups}", nnz)
-    nnz_split = None
-    if layer.get("nnz_per_split") is not None:
-        nnz_split = f.int_list("nnz_per_split", length=n_splits)
-        if sum(nnz_split) != nnz or any(not 0 <= n <= rows * g for n, g in zip(nnz_split, gps)):
-            raise f.fail(
-                "nnz_per_split", f"counts within rows*groups summing to nnz={nnz}", nnz_split
-            )
-        nnz_split = tuple(nnz_split)
-    recurrent = layer.get("recurrent", False)
-    if not isinstance(recurrent, bool) or (recurrent and kind != "linear"):
-        raise f.fail("recurrent", "true or false (true only for a linear layer)", recurrent)
-    return PackedLayerInfo(
-        name=name,
-        kind=kind,
-        rows=rows,
-        cols=cols,
-        col_splits=tuple(splits),
-        groups=groups,
-        groups_per_split=tuple(gps),
-        max_paths=max_paths,
-        nnz=nnz,
-        weight_bits=f.bits("weight_bits"),
-        act_bits=f.bits("act_bits"),
-        input_size=input_size,
-        hidden_size=hidden,
-        input_spike_rate=f.rate("input_spike_rate"),
-        recurrent_spike_rate=f.rate("recurrent_spike_rate"),
-        nnz_per_split=nnz_split,
-        recurrent=recurrent,
-    )
-
-
-def load_packed_json(
-    path_or_dict: str | os.PathLike | Mapping,
-) -> tuple[dict, list[PackedLayerInfo]]:
-    """Read and validate a packed model's JSON; returns (document, layers)."""
-    if isinstance(path_or_dict, Mapping):
-        doc = path_or_dict
-        source = "packed model"
-    else:
-        source = str(path_or_dict)
-        try:
-            with open(path_or_dict, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except FileNotFoundError as exc:
-            raise ValueError(f"packed file {source!r} does not exist") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"packed file {source!r} is not valid JSON: {exc}") from exc
-    if not isinstance(doc, Mapping):
-        raise ValueError(f"{source}: top level must be a JSON object, got {type(doc).__name__}")
-    if doc.get("format") != PACKED_FORMAT:
-        raise ValueError(
-            f"{source}: field 'format' must be {PACKED_FORMAT!r}, got {doc.get('format')!r}"
-        )
-    layers = doc.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise ValueError(f"{source}: field 'layers' must be a non-empty list, got {layers!r}")
-    parsed = [_parse_layer(layer, i) for i, layer in enumerate(layers)]
-    names = [p.name for p in parsed]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{source}: layer names must be unique, got {names}")
-    return dict(doc), parsed
-
-
-def _split_nnz(info: PackedLayerInfo) -> tuple[int, ...]:
+def _split_nnz(info: LayerFigures) -> tuple[int, ...]:
     """Nonzeros per column split.
 
     The packed JSON records only the layer total unless it carries ``nnz_per_split``; we then
@@ -400,7 +209,7 @@ def from_packed_json(
     layer name to the spike rate of its input (overriding ``input_spike_rate``); a key
     ``"<name>/recurrent"`` sets the rate of the fed-back h. Spiking inputs are 1 bit wide.
     """
-    doc, layers = load_packed_json(path_or_dict)
+    doc, layers = read_figures(path_or_dict)
     wl = doc.get("workload") or {}
     if not isinstance(wl, Mapping):
         raise ValueError(f"packed field 'workload' must be an object, got {wl!r}")

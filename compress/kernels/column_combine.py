@@ -41,6 +41,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+from common.configs import check_max_paths
+
 STRATEGIES = ("greedy", "reference", "min_conflict", "reference_window")
 REFERENCE_SECTION_SIZE = 256
 # How many live groups ahead of the current one the windowed strategies look at. 256 matches the
@@ -91,10 +93,7 @@ def check_arguments(
         raise ValueError(f"nonzero must be a 2-D numpy array of dtype bool, got {kind}")
     if nonzero.ndim != 2:
         raise ValueError(f"nonzero must be a 2-D numpy array of dtype bool, got {nonzero.ndim}-D")
-    if isinstance(max_paths, bool) or not isinstance(max_paths, int | np.integer):
-        raise ValueError(f"max_paths (alpha) must be an int >= 1, got {max_paths!r}")
-    if max_paths < 1:
-        raise ValueError(f"max_paths (alpha) must be an int >= 1, got {max_paths}")
+    check_max_paths(max_paths)
     if isinstance(gamma, bool) or not isinstance(gamma, int | float | np.integer | np.floating):
         raise ValueError(f"gamma must be a finite float >= 0, got {gamma!r}")
     if not math.isfinite(float(gamma)) or gamma < 0:

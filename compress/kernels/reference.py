@@ -20,7 +20,8 @@ Output: groups of all sections, section by section, each in list order (which is
 the group's smallest column), columns ascending inside a group, as int64 CSR arrays.
 
 Points where the released code (BradMcDanel/column-combine, packing.py) leaves room, and how they
-are settled here (the issue text is the spec):
+are settled here. This module exists to reproduce the published algorithm, so each is settled to
+give the released code's grouping wherever that code fixes one:
 - "both empty" is counted there over rows that have a nonzero anywhere, here over all rows: the two
   differ by the same constant for every pair, so the chosen partner is the same.
 - ties between partners: there torch's min over a CUDA tensor, here the earliest in list order.
@@ -33,13 +34,13 @@ are settled here (the issue text is the spec):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from compress.kernels.column_combine import check_arguments
-
-REFERENCE_SECTION_SIZE = 256
+from compress.kernels.column_combine import (
+    REFERENCE_SECTION_SIZE,
+    check_arguments,
+    conflict_budget,
+)
 
 
 def _pairwise_tables(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +100,7 @@ def group_columns(
             "(the other strategies live in compress.kernels.column_combine)"
         )
     rows, cols = nonzero.shape
-    budget = math.floor(gamma * rows)
+    budget = conflict_budget(gamma, rows)
     section = REFERENCE_SECTION_SIZE if section_size is None else section_size
     groups: list[list[int]] = []
     for start in range(0, cols, section):

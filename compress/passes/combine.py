@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn.utils import parametrize
 
 from compress.config import CombineConfig
 from compress.kernels.column_combine import group_columns_split
-from compress.packing import combine
-from compress.parametrize import Mask, find
+from compress.parametrize import Mask, MaskPass, find
+from compress.passes.combining import combine
 from compress.passes.prune import LABEL as PRUNE_LABEL
 from compress.passes.prune import magnitude_keep
 from compress.targets import WeightTarget
@@ -69,18 +68,10 @@ def groups_from_columns(col_group: np.ndarray, col_splits: tuple[int, ...]) -> G
     return Groups(ptr, cols.astype(np.int64), per_split)
 
 
-class CombinePass:
+class CombinePass(MaskPass):
     name = LABEL
-
-    def __init__(self, config: CombineConfig) -> None:
-        self.config = config
-
-    def prepare(self, targets: list[WeightTarget]) -> None:
-        for t in targets:
-            if find(t.module, t.param, Mask, LABEL) is None:
-                parametrize.register_parametrization(
-                    t.module, t.param, CombineMask((t.rows, t.cols), name=LABEL)
-                )
+    mask_type = CombineMask
+    config: CombineConfig
 
     def groups_of(self, t: WeightTarget) -> Groups | None:
         """The groups of the last event (None before any event)."""

@@ -95,7 +95,7 @@ def pack_targets(
                 act_bits=_act_bits(t),
                 input_spike_rate=rates.get(t.name),
                 recurrent_spike_rate=rates.get(t.name + "/recurrent"),
-                # by the cells' contract (issue: linear_ih / linear_hh), linear_hh is fed back h
+                # the spiking cells name their recurrent matrix linear_hh: it is fed back h_{t-1}
                 recurrent=t.kind == "linear" and t.name.rsplit(".", 1)[-1] == "linear_hh",
             )
         )

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch.nn.utils import parametrize
 
 from compress.config import PruneConfig
-from compress.parametrize import Mask, find
+from compress.parametrize import Mask, MaskPass, find
 from compress.targets import WeightTarget
 
 LABEL = "prune"
@@ -40,20 +39,11 @@ def prune_target(t: WeightTarget, scores: torch.Tensor, sparsity: float, gate_aw
     return magnitude_keep(scores, sparsity)
 
 
-class PrunePass:
+class PrunePass(MaskPass):
     """Registers a 0/1 mask on each target; at each event recomputes it from |W| in place."""
 
     name = LABEL
-
-    def __init__(self, config: PruneConfig) -> None:
-        self.config = config
-
-    def prepare(self, targets: list[WeightTarget]) -> None:
-        for t in targets:
-            if find(t.module, t.param, Mask, LABEL) is None:
-                parametrize.register_parametrization(
-                    t.module, t.param, Mask((t.rows, t.cols), name=LABEL)
-                )
+    config: PruneConfig
 
     def sparsity_at(self, frac: float) -> float:
         c = self.config

@@ -39,7 +39,6 @@ class QuantizePass:
     def __init__(self, config: QuantConfig) -> None:
         self.config = config
         self._act: list[ActQuant] = []
-        self._hooks: list = []
 
     def prepare(self, targets: list[WeightTarget]) -> None:
         c = self.config
@@ -49,7 +48,7 @@ class QuantizePass:
             if c.acts_on and not hasattr(t.module, "input_act"):
                 aq = ActQuant(c.act_bits)
                 t.module.input_act = aq  # a submodule: its range travels in the state_dict
-                self._hooks.append(t.module.register_forward_pre_hook(_input_hook(aq)))
+                t.module.register_forward_pre_hook(_input_hook(aq))
                 self._act.append(aq)
                 if t.kind == "lstm":
                     rq = ActQuant(c.act_bits)
@@ -79,8 +78,3 @@ class QuantizePass:
 
     def act_ranges(self) -> list[float]:
         return [float(a.amax) for a in self._act]
-
-    def remove_hooks(self) -> None:
-        for h in self._hooks:
-            h.remove()
-        self._hooks.clear()

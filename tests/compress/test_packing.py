@@ -236,11 +236,11 @@ def _arr(key, fn):
 @pytest.mark.parametrize(
     ("edit_json", "edit_arrays", "match"),
     [
-        (lambda m: m.update(format="other/9"), None, r"packed\.json: format"),
-        (lambda m: m.update(layers={}), None, r"packed\.json: layers"),
-        (_drop("rows"), None, r"layers\[0\]\.rows: missing"),
-        (_set("kind", "conv"), None, r"layers\[0\]\.kind"),
-        (_set("groups", 999), None, r"layers\[0\]\.groups"),
+        (lambda m: m.update(format="other/9"), None, r"packed\.json: field 'format'"),
+        (lambda m: m.update(layers={}), None, r"packed\.json: field 'layers'"),
+        (_drop("rows"), None, r"layers\[0\] .*missing required field 'rows'"),
+        (_set("kind", "conv"), None, r"layers\[0\] .*field 'kind'"),
+        (_set("groups", 999), None, r"layers\[0\] .*field 'groups'"),
         (_set("nnz", -1), None, r"nnz"),
         (_set("groups_per_split", [1, 1]), None, r"groups_per_split"),
         (_set("col_splits", [0, 8]), None, r"col_splits"),

@@ -38,21 +38,11 @@ def _records(root: Path) -> list[tuple[dict, dict, dict]]:
 def test_pareto_front_keeps_only_unbeaten_points():
     cost = [1, 2, 3, 4, 2]
     lower_better = [5.0, 3.0, 3.0, 1.0, 4.0]
-    assert plots.pareto_front(cost, lower_better, higher_is_better=False).tolist() == [
-        True,
-        True,
-        False,
-        True,
-        False,
-    ]
+    front = plots.pareto_front(cost, lower_better, higher_is_better=False)
+    assert front.tolist() == [True, True, False, True, False]
     higher_better = [1.0, 3.0, 2.0, 4.0, 3.0]
-    assert plots.pareto_front(cost, higher_better, higher_is_better=True).tolist() == [
-        True,
-        True,
-        False,
-        True,
-        True,
-    ]
+    front = plots.pareto_front(cost, higher_better, higher_is_better=True)
+    assert front.tolist() == [True, True, False, True, True]
 
 
 def test_sparsity_figure_has_one_series_per_alpha_with_each_runs_point(made_sweep_ro: Path):
