@@ -1,4 +1,5 @@
-"""Spiking LSTM cells (gate-spiking and output-spiking), an analog twin, and their stacks.
+"""Spiking LSTM cells (gate-spiking and output-spiking) and an analog twin; nmt.stacks runs
+them over sequences, in layers and directions.
 
 Two spiking LSTMs cost very different things on hardware:
 
@@ -16,35 +17,23 @@ Every cell keeps its weights in two `nn.Linear` (`linear_ih`: input_size -> 4H a
 `linear_hh`: H -> 4H, gate rows in order i, f, g, o), so the compression passes see them as
 plain linear targets; parametrizations registered on their weights apply on every forward
 (a stack reads them once per forward under `torch.nn.utils.parametrize.cached()`).
-
-The stacks (`GateSpikingLSTM`, `OutputSpikingLSTM`, `AnalogLSTM`) are multi-layer and
-optionally bidirectional: input [T, B, d] time-first, output ([T, B, dirs*H], (h_n, c_n))
-with states [layers*dirs, B, H] in layer-major order (index = layer*dirs + direction, as
-`nn.LSTM`). A `lengths` argument stops each sequence's state at its end; the reverse
-direction starts at each sequence's last real element; outputs at padded positions are 0.
-After every forward each cell holds its spike count over the non-padded positions
-(`spike_count`, `position_count`), which `spike_stats()` and `spike_rate()` report.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
 
 from nmt.surrogate import Surrogate, make_surrogate
 
 __all__ = [
-    "AnalogLSTM",
     "AnalogLSTMCell",
-    "GateSpikingLSTM",
     "GateSpikingLSTMCell",
-    "OutputSpikingLSTM",
+    "LSTMCellBase",
     "OutputSpikingLSTMCell",
+    "check_sizes",
 ]
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -91,21 +80,29 @@ class _GateSpikingUpdate(torch.autograd.Function):
         return ds * ctx.surrogate.grad(u), dc_total * f, None, None
 
 
-def _check_sizes(input_size: int, hidden_size: int) -> None:
+def _surrogate(surrogate: str | Surrogate, channels: int, alpha: float) -> Surrogate:
+    """A cell's spike function: `surrogate` itself, or a fresh one of that name."""
+    if isinstance(surrogate, Surrogate):
+        return surrogate
+    return make_surrogate(surrogate, channels, alpha)
+
+
+def check_sizes(input_size: int, hidden_size: int) -> None:
+    """The size check every cell and stack makes of its arguments."""
     if not isinstance(input_size, int) or input_size < 1:
         raise ValueError(f"input_size must be a positive int, got {input_size!r}")
     if not isinstance(hidden_size, int) or hidden_size < 1:
         raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
 
 
-class _LSTMCellBase(nn.Module):
+class LSTMCellBase(nn.Module):
     """Two linear maps (i, f, g, o row blocks) and the uniform initialisation of both kinds."""
 
     spike_kind: str = ""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()
-        _check_sizes(input_size, hidden_size)
+        check_sizes(input_size, hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
@@ -132,6 +129,11 @@ class _LSTMCellBase(nn.Module):
         """One time step from the input projection `linear_ih(x)`: (output, (h, c))."""
         raise NotImplementedError
 
+    def forward(self, x: torch.Tensor, state: State | None = None) -> State:
+        """One time step: x [B, input_size], state (h, c) (zeros when None) -> (h', c')."""
+        _, new_state = self.step(self.linear_ih(x), self._state(x, state))
+        return new_state
+
     def _state(self, x: torch.Tensor, state: State | None) -> State:
         if x.dim() != 2 or x.shape[1] != self.input_size:
             raise ValueError(
@@ -152,7 +154,7 @@ class _LSTMCellBase(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
 
 
-class GateSpikingLSTMCell(_LSTMCellBase):
+class GateSpikingLSTMCell(LSTMCellBase):
     """spikingjelly's spiking LSTM cell: binary gates, clamped cell state, binary h.
 
     [i, f, g, o] = H(W_ih x + b_ih + W_hh h + b_hh), H(u) = 1 if u >= 0 else 0, backward
@@ -173,11 +175,7 @@ class GateSpikingLSTMCell(_LSTMCellBase):
         clamp: bool = True,
     ) -> None:
         super().__init__(input_size, hidden_size, bias)
-        self.surrogate = (
-            surrogate
-            if isinstance(surrogate, Surrogate)
-            else make_surrogate(surrogate, 4 * hidden_size, alpha)
-        )
+        self.surrogate = _surrogate(surrogate, 4 * hidden_size, alpha)  # it sees all 4H gates
         self.clamp = bool(clamp)
         # The fused update is the fast path; the unfused one stays as its readable twin.
         self.fused = True
@@ -196,10 +194,6 @@ class GateSpikingLSTMCell(_LSTMCellBase):
         h = o * c
         return h, (h, c)
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> State:
-        _, new_state = self.step(self.linear_ih(x), self._state(x, state))
-        return new_state
-
     def extra_repr(self) -> str:
         return super().extra_repr() + f", clamp={self.clamp}"
 
@@ -211,7 +205,7 @@ def _analog_lstm_update(gates: torch.Tensor, c: torch.Tensor) -> State:
     return h, c
 
 
-class OutputSpikingLSTMCell(_LSTMCellBase):
+class OutputSpikingLSTMCell(LSTMCellBase):
     """snnTorch's SLSTM: an analog LSTM cell whose output h is thresholded into a spike.
 
     h', c' are the ordinary LSTM update (sigmoid i, f, o; tanh g; h' = o tanh(c')) and are
@@ -237,11 +231,7 @@ class OutputSpikingLSTMCell(_LSTMCellBase):
         zero_state_quirk: bool = False,
     ) -> None:
         super().__init__(input_size, hidden_size, bias)
-        self.surrogate = (
-            surrogate
-            if isinstance(surrogate, Surrogate)
-            else make_surrogate(surrogate, hidden_size, alpha)
-        )
+        self.surrogate = _surrogate(surrogate, hidden_size, alpha)
         t = torch.tensor(float(threshold))
         if learn_threshold:
             self.threshold = nn.Parameter(t)
@@ -264,7 +254,7 @@ class OutputSpikingLSTMCell(_LSTMCellBase):
         return super().extra_repr() + f", zero_state_quirk={self.zero_state_quirk}"
 
 
-class AnalogLSTMCell(_LSTMCellBase):
+class AnalogLSTMCell(LSTMCellBase):
     """The plain LSTM cell (nn.LSTMCell's equations) on the same two linear maps.
 
     The analog baseline beside the spiking kinds; `forward(x, (h, c)) -> (h', c')`.
@@ -276,221 +266,3 @@ class AnalogLSTMCell(_LSTMCellBase):
         h, c = state
         h, c = _analog_lstm_update(gates_x + self.linear_hh(h), c)
         return h, (h, c)
-
-    def forward(self, x: torch.Tensor, state: State | None = None) -> State:
-        _, new_state = self.step(self.linear_ih(x), self._state(x, state))
-        return new_state
-
-
-def _reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
-    """[T, B] time index that reverses each sequence within its length (an involution)."""
-    t = torch.arange(steps, device=lengths.device).unsqueeze(1)
-    rev = lengths.unsqueeze(0) - 1 - t
-    return torch.where(t < lengths.unsqueeze(0), rev, t)
-
-
-class _LSTMStack(nn.Module):
-    cell_class: type[_LSTMCellBase] = _LSTMCellBase
-    spiking: bool = True
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        bias: bool = True,
-        dropout: float = 0.0,
-        **cell_kwargs,
-    ) -> None:
-        super().__init__()
-        _check_sizes(input_size, hidden_size)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bool(bidirectional)
-        self.bias = bias
-        self.dropout = float(dropout)
-        self.num_directions = 2 if bidirectional else 1
-        sizes = [input_size] + [hidden_size * self.num_directions] * (num_layers - 1)
-
-        def make() -> nn.ModuleList:
-            return nn.ModuleList(
-                self.cell_class(d, hidden_size, bias, **cell_kwargs) for d in sizes
-            )
-
-        self.cells = make()
-        self.cells_reverse = make() if bidirectional else None
-
-    def _cell(self, layer: int, direction: int) -> _LSTMCellBase:
-        return self.cells[layer] if direction == 0 else self.cells_reverse[layer]
-
-    def _check_lengths(self, lengths, steps: int, batch: int, device) -> torch.Tensor | None:
-        if lengths is None:
-            return None
-        lengths = torch.as_tensor(lengths, dtype=torch.long)
-        if lengths.dim() != 1 or lengths.shape[0] != batch:
-            raise ValueError(
-                f"lengths must have shape [{batch}] (one per sequence), got {tuple(lengths.shape)}"
-            )
-        if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > steps):
-            raise ValueError(
-                f"lengths must lie in [0, {steps}] (the input has T={steps}), got "
-                f"min {int(lengths.min())}, max {int(lengths.max())}"
-            )
-        if bool((lengths == steps).all()):
-            return None
-        return lengths.to(device)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        state: State | None = None,
-        lengths: torch.Tensor | Sequence[int] | None = None,
-    ) -> tuple[torch.Tensor, State]:
-        """x [T, B, input_size] -> (outputs [T, B, dirs*H], (h_n, c_n) [layers*dirs, B, H])."""
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(
-                f"{type(self).__name__} expects input [T, B, {self.input_size}] (time first), "
-                f"got {tuple(x.shape)}"
-            )
-        steps, batch, _ = x.shape
-        n_states = self.num_layers * self.num_directions
-        if state is None:
-            h0 = x.new_zeros(n_states, batch, self.hidden_size)
-            c0 = torch.zeros_like(h0)
-        else:
-            h0, c0 = state
-            want = (n_states, batch, self.hidden_size)
-            if tuple(h0.shape) != want or tuple(c0.shape) != want:
-                raise ValueError(
-                    f"state (h0, c0) must both be {want} (layers*dirs, batch, hidden), got "
-                    f"{tuple(h0.shape)} and {tuple(c0.shape)}"
-                )
-        lengths = self._check_lengths(lengths, steps, batch, x.device)
-        mask = None
-        rev_index = None
-        if lengths is not None:
-            mask = (torch.arange(steps, device=x.device).unsqueeze(1) < lengths).unsqueeze(2)
-            rev_index = _reverse_index(lengths, steps).unsqueeze(2)
-        positions = steps * batch if lengths is None else int(lengths.sum())
-
-        h_n, c_n = [], []
-        y = x
-        # One parametrized-weight evaluation per forward, shared by all time steps.
-        with parametrize.cached():
-            for layer in range(self.num_layers):
-                outs = []
-                for direction in range(self.num_directions):
-                    cell = self._cell(layer, direction)
-                    k = layer * self.num_directions + direction
-                    inp = y
-                    if direction == 1:
-                        inp = (
-                            y.flip(0)
-                            if rev_index is None
-                            else y.gather(0, rev_index.expand(-1, -1, y.shape[2]))
-                        )
-                    out, h, c = self._run(cell, inp, (h0[k], c0[k]), mask)
-                    if direction == 1:
-                        out = (
-                            out.flip(0)
-                            if rev_index is None
-                            else out.gather(0, rev_index.expand(-1, -1, out.shape[2]))
-                        )
-                    with torch.no_grad():
-                        cell.spike_count = (out != 0).sum()
-                    cell.position_count = positions
-                    outs.append(out)
-                    h_n.append(h)
-                    c_n.append(c)
-                y = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-                if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                    y = F.dropout(y, p=self.dropout, training=True)
-        return y, (torch.stack(h_n), torch.stack(c_n))
-
-    @staticmethod
-    def _run(
-        cell: _LSTMCellBase, x: torch.Tensor, state: State, mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        gates_x = cell.linear_ih(x)  # the whole sequence's input projection in one GEMM
-        h, c = state
-        outs = []
-        for t in range(x.shape[0]):
-            out, (h_new, c_new) = cell.step(gates_x[t], (h, c))
-            if mask is None:
-                h, c = h_new, c_new
-            else:
-                m = mask[t]
-                h = torch.where(m, h_new, h)
-                c = torch.where(m, c_new, c)
-                out = torch.where(m, out, 0.0)
-            outs.append(out)
-        if not outs:
-            return x.new_zeros(0, x.shape[1], cell.hidden_size), h, c
-        return torch.stack(outs), h, c
-
-    def all_cells(self) -> list[tuple[int, int, _LSTMCellBase]]:
-        """(layer, direction, cell) for every cell."""
-        return [
-            (layer, d, self._cell(layer, d))
-            for layer in range(self.num_layers)
-            for d in range(self.num_directions)
-        ]
-
-    def spike_stats(self) -> dict[str, list[int]]:
-        """Per layer (both directions summed), from the last forward: output spikes
-        ("spikes", nonzero outputs), neuron-steps seen over non-padded positions
-        ("neuron_steps" = positions * hidden_size * dirs) and "positions" (valid (t, b))."""
-        spikes, steps, positions = [], [], []
-        for layer in range(self.num_layers):
-            cells = [self._cell(layer, d) for d in range(self.num_directions)]
-            if any(c.spike_count is None for c in cells):
-                raise ValueError("spike_stats() needs a forward pass first")
-            spikes.append(int(sum(int(c.spike_count) for c in cells)))
-            steps.append(int(sum(c.position_count * c.hidden_size for c in cells)))
-            positions.append(cells[0].position_count)
-        return {"spikes": spikes, "neuron_steps": steps, "positions": positions}
-
-    def spike_rate(self) -> float:
-        """Spikes per neuron per non-padded step over all layers, from the last forward."""
-        stats = self.spike_stats()
-        total = sum(stats["neuron_steps"])
-        return sum(stats["spikes"]) / total if total else 0.0
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-            f"bidirectional={self.bidirectional}, dropout={self.dropout}"
-        )
-
-
-class GateSpikingLSTM(_LSTMStack):
-    """Stack of `GateSpikingLSTMCell` (spikingjelly's `SpikingLSTM`); outputs are binary h.
-
-    Cell options (`surrogate`, `alpha`, `clamp`) are passed to every cell.
-    """
-
-    cell_class = GateSpikingLSTMCell
-
-
-class OutputSpikingLSTM(_LSTMStack):
-    """Stack of `OutputSpikingLSTMCell` (snnTorch SLSTM); outputs are the spikes, and the
-    next layer's input is the previous layer's spikes. (h_n, c_n) are the analog states.
-
-    Cell options (`surrogate`, `alpha`, `threshold`, `learn_threshold`, `zero_state_quirk`)
-    are passed to every cell.
-    """
-
-    cell_class = OutputSpikingLSTMCell
-
-
-class AnalogLSTM(_LSTMStack):
-    """Stack of `AnalogLSTMCell`: the ordinary LSTM on the same weight layout."""
-
-    cell_class = AnalogLSTMCell
-    spiking = False

@@ -13,10 +13,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+
+from common.configs import ConfigMixin
 
 __all__ = ["PRESETS", "TranslatorConfig", "get_preset"]
 
@@ -27,7 +27,10 @@ LR_SCHEDULES = ("cosine", "published")
 
 
 @dataclass(frozen=True)
-class TranslatorConfig:
+class TranslatorConfig(ConfigMixin):
+    """Everything that decides a translator run; `to_dict` is its config.json (betas as a list,
+    which `__post_init__` turns back into a tuple)."""
+
     preset: str = "custom"
     # data
     corpus: str = "tatoeba"
@@ -126,35 +129,17 @@ class TranslatorConfig:
         if not self.max_decode_ratio > 0:
             raise ValueError(f"max_decode_ratio must be > 0, got {self.max_decode_ratio}")
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TranslatorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown TranslatorConfig keys {unknown}; known keys: {', '.join(sorted(known))}"
-            )
-        return cls(**d)
 
     @classmethod
     def from_json(cls, text: str) -> TranslatorConfig:
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **changes: Any) -> TranslatorConfig:
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
-        if unknown:
-            raise ValueError(f"unknown TranslatorConfig keys {unknown}")
-        return dataclasses.replace(self, **changes)
 
-
+# Each preset names only what differs from TranslatorConfig's defaults; the optimisation defaults
+# (AdamW lr 5e-4 -> 5e-6, betas (0.9, 0.99), weight decay 1e-4, label smoothing 0.03, clip 1.0,
+# tf 1 -> 0.5 with full forcing every 3rd epoch) are the published ones.
 PRESETS: dict[str, TranslatorConfig] = {
     "smoke": TranslatorConfig(
         preset="smoke",
@@ -167,7 +152,6 @@ PRESETS: dict[str, TranslatorConfig] = {
         tgt_vocab=600,
         embed=32,
         hidden=32,
-        layers=1,
         dropout=0.0,
         k_src=4,
         k_tgt=4,
@@ -182,28 +166,16 @@ PRESETS: dict[str, TranslatorConfig] = {
         log_interval=10,
         checkpoint_every=20,
     ),
+    # The model and batch sizes are the defaults, sized by measurement (one thread, 2026-11-21):
+    # 235 ms per step at embed = hidden = 128 with 64 pairs, 432 steps per epoch -> 101 s per
+    # epoch, 16 epochs in 27 minutes; 256/256 with 128 pairs takes 189 s per epoch (8 epochs),
+    # and learned less per second early.
     "cpu": TranslatorConfig(
         preset="cpu",
-        n_valid=1000,
-        n_test=1500,
         max_len=40,
-        src_vocab=4000,
-        tgt_vocab=4000,
-        # Sized by measurement (one thread, 2026-11-21): 235 ms per step at 128/128 with 64
-        # pairs, 432 steps per epoch -> 101 s per epoch, 16 epochs in 27 minutes; 256/256
-        # with 128 pairs takes 189 s per epoch (8 epochs), and learned less per second early.
-        embed=128,
-        hidden=128,
-        layers=1,
-        dropout=0.1,
         # 6-epoch probes (test BLEU greedy / beam): encoder stack with memory 4.3 / 3.8,
         # memoryless 6.6 / 6.9, faithful (memoryless + the original's padding) 7.4 / 7.6.
         stack_memory=False,
-        k_src=8,
-        k_tgt=8,
-        bucket_min=16,
-        batch_size=64,
-        batch_tokens=0,
         epochs=16,
         # Three-epoch probes (valid ppl after epochs 1/2/3: lr 2e-3 111/82/77, 5e-3 90/60/55,
         # 1e-2 93/68/63) favoured 5e-3, but over the full 16 epochs 2e-3 wins: output cells
@@ -211,22 +183,16 @@ PRESETS: dict[str, TranslatorConfig] = {
         # at 5e-3 the gate-spiking and analog runs collapsed (saturated DyT, constant encoder).
         lr=2e-3,
         lr_min=5e-5,
-        weight_decay=1e-4,
         label_smoothing=0.1,
-        clip=1.0,
-        tf_schedule="constant",
-        tf_max=1.0,
-        beam=4,
         tune_length_alpha=True,
         # alone on the machine, 2 threads run an epoch in ~70 s against ~101 s on one (16
         # epochs: 1077 s); pass threads=1 to train two variants side by side on the 2 cores
         threads=2,
-        log_interval=50,
-        checkpoint_every=200,
     ),
     "paper": TranslatorConfig(
         preset="paper",
         corpus="wmt19",
+        eval_wmt=True,
         max_len=128,
         src_vocab=16384,
         tgt_vocab=16384,
@@ -242,19 +208,8 @@ PRESETS: dict[str, TranslatorConfig] = {
         batch_size=1024,
         batch_tokens=32768,
         epochs=12,
-        lr=5e-4,
-        lr_min=5e-6,
         lr_schedule="published",
-        betas=(0.9, 0.99),
-        weight_decay=1e-4,
-        label_smoothing=0.03,
-        clip=1.0,
         tf_schedule="published",
-        tf_max=1.0,
-        tf_min=0.5,
-        tf_full_every=3,
-        eval_wmt=True,
-        beam=4,
         log_interval=200,
         checkpoint_every=2000,
     ),

@@ -19,19 +19,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from nmt import train as T
+from common.spec import Finetune, ModelSpec
+from nmt.data import NMTData, calibration_batches, load_data, steps_per_epoch_of
+from nmt.evaluation import activity
+from nmt.evaluation import evaluate as evaluate_translator
 from nmt.presets import TranslatorConfig, get_preset
+from nmt.training import build_model, train
 
-FINETUNE_EPOCHS = {"smoke": 1, "cpu": 1, "paper": 1}
-FINETUNE_STEPS = {"smoke": 0, "cpu": 300, "paper": 0}
 FINETUNE_LR_FACTOR = 0.1
 CALIBRATION_BATCHES = 16
+
+# Every SpikingLayer's matrices in the encoder and decoder (see the module docstring)
+DEFAULT_TARGETS = (
+    r"^(encoder|decoder)\.(forward_layer|backward_layer|layers\.\d+)\."
+    r"(cell\.linear_(ih|hh)|linear|mixer)$"
+)
 
 # Translator.spike_rates() names -> module paths
 _LAYER_PATHS = {"encoder.fwd": "encoder.forward_layer", "encoder.bwd": "encoder.backward_layer"}
@@ -45,47 +53,26 @@ def _layer_path(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class NMTSpec:
-    name: str = "nmt"
-    dataset: str = "cmn_eng"
-    metric: str = "bleu"
-    higher_is_better: bool = True
-    default_targets: str = (
-        r"^(encoder|decoder)\.(forward_layer|backward_layer|layers\.\d+)\."
-        r"(cell\.linear_(ih|hh)|linear|mixer)$"
-    )
+class NMTSpec(ModelSpec):
+    FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 1, "paper": 1}
+    FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> TranslatorConfig:
         return get_preset(preset)
 
-    def config_from_dict(self, data: dict[str, Any]) -> TranslatorConfig:
-        return TranslatorConfig.from_dict(data)
-
-    def config_to_dict(self, cfg: TranslatorConfig) -> dict[str, Any]:
-        return cfg.to_dict()
-
-    def dense_epochs(self, cfg: TranslatorConfig) -> int:
-        return cfg.epochs
-
-    def finetune_epochs(self, cfg: TranslatorConfig) -> int:
-        return FINETUNE_EPOCHS.get(cfg.preset, 1)
-
-    def finetune_steps(self, cfg: TranslatorConfig) -> int:
-        return FINETUNE_STEPS.get(cfg.preset, 0)
-
     # -- data and model --------------------------------------------------------------------------
     def load_data(self, cfg: TranslatorConfig, data_dir: str | None, verify: bool = True):
-        # nmt.train.load_data resolves and checks the dataset through common.datasets
-        return T.load_data(cfg, data_dir, verify=verify)
+        # nmt.data.load_data resolves and checks the dataset through common.datasets
+        return load_data(cfg, data_dir, verify=verify)
 
-    def build(self, cfg: TranslatorConfig, data: T.NMTData) -> nn.Module:
-        return T.build_model(cfg, data.src_tok.vocab_size, data.tgt_tok.vocab_size)
+    def build(self, cfg: TranslatorConfig, data: NMTData) -> nn.Module:
+        return build_model(cfg, data.src_tok.vocab_size, data.tgt_tok.vocab_size)
 
-    def steps_per_epoch(self, cfg: TranslatorConfig, data: T.NMTData) -> int:
-        return T.steps_per_epoch_of(cfg, data)
+    def steps_per_epoch(self, cfg: TranslatorConfig, data: NMTData) -> int:
+        return steps_per_epoch_of(cfg, data)
 
-    def workload(self, cfg: TranslatorConfig, data: T.NMTData | None = None) -> dict[str, int]:
+    def workload(self, cfg: TranslatorConfig, data: NMTData | None = None) -> dict[str, int]:
         # hwsim takes one sequence length for every layer: the encoder runs over the source and
         # the decoder over the target, so one translation is modelled at their mean test length
         # (tokens with BOS/EOS), batch 1.
@@ -95,45 +82,43 @@ class NMTSpec:
         return {"seq_len": max(1, round(float(np.mean(lengths)))), "batch": 1}
 
     # -- training --------------------------------------------------------------------------------
-    def train(
+    def train_dense(
         self,
         model: nn.Module,
-        data: T.NMTData,
+        data: NMTData,
         cfg: TranslatorConfig,
-        run_dir: Path,
+        train_dir: Path,
         *,
         epochs: int,
         resume: bool,
-        on_step: Callable[[int], object] | None = None,
-        extra_state: Any = None,
-        lr_scale: float = 1.0,
-        seed: int = 0,
-        max_steps: int = 0,
     ) -> dict[str, Any]:
-        train_dir = Path(run_dir) / "train"
-        if extra_state is None:  # dense training: the preset as it is
-            return T.train(model, data, cfg, train_dir, resume=resume, epochs=epochs)
-        ft = cfg.replace(
-            max_steps=max_steps,
+        return train(model, data, cfg, train_dir, resume=resume, epochs=epochs)
+
+    def finetune(
+        self, model: nn.Module, data: NMTData, cfg: TranslatorConfig, train_dir: Path, ft: Finetune
+    ) -> dict[str, Any]:
+        tuned = cfg.replace(
+            max_steps=ft.max_steps,
             lr=cfg.lr * FINETUNE_LR_FACTOR,
             lr_min=min(cfg.lr_min, cfg.lr * FINETUNE_LR_FACTOR),
             lr_schedule="cosine",
         )
-        return T.train(
+        on_step = ft.on_step
+        return train(
             model,
             data,
-            ft,
+            tuned,
             train_dir,
             callback=None if on_step is None else (lambda step, _m: on_step(step - 1)),
-            resume=resume,
-            epochs=epochs,
-            extra_state=extra_state,
-            lr_scale=lr_scale,
+            resume=ft.resume,
+            epochs=ft.epochs,
+            extra_state=ft.state,
+            lr_scale=ft.lr_scale,
         )
 
     # -- evaluation ------------------------------------------------------------------------------
-    def evaluate(self, model: nn.Module, data: T.NMTData, cfg: TranslatorConfig) -> dict[str, Any]:
-        ev = T.evaluate(model, data, cfg, splits=("valid", "test"))
+    def evaluate(self, model: nn.Module, data: NMTData, cfg: TranslatorConfig) -> dict[str, Any]:
+        ev = evaluate_translator(model, data, cfg, splits=("valid", "test"))
         out: dict[str, Any] = {"valid": ev["quality"]["valid"], "test": ev["quality"]["test"]}
         for split in ("valid", "test"):
             r = ev[split]
@@ -150,10 +135,10 @@ class NMTSpec:
         out["samples"] = ev["test"]["samples"][:4]
         return out
 
-    def spike_rates(self, model: nn.Module, data: T.NMTData, cfg: TranslatorConfig) -> dict:
+    def spike_rates(self, model: nn.Module, data: NMTData, cfg: TranslatorConfig) -> dict:
         if cfg.kind == "analog":
             return {}
-        rates = T.activity(model, data.test, cfg)["spike_rates"]
+        rates = activity(model, data.test, cfg)["spike_rates"]
         out: dict[str, float] = {}
         layers = model.spiking_layers()
         for name, rate in rates.items():
@@ -165,9 +150,9 @@ class NMTSpec:
         return out
 
     def calibration(
-        self, model: nn.Module, data: T.NMTData, cfg: TranslatorConfig
+        self, model: nn.Module, data: NMTData, cfg: TranslatorConfig
     ) -> tuple[Callable, Iterable]:
-        batches = T.calibration_batches(data, cfg, CALIBRATION_BATCHES)
+        batches = calibration_batches(data, cfg, CALIBRATION_BATCHES)
 
         @torch.no_grad()
         def run_batch(batch) -> None:
@@ -177,4 +162,4 @@ class NMTSpec:
         return run_batch, batches
 
 
-NMT = NMTSpec()
+NMT = NMTSpec("nmt", "cmn_eng", "bleu", higher_is_better=True, default_targets=DEFAULT_TARGETS)

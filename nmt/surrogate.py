@@ -23,6 +23,7 @@ surrogate takes `strict` per call and the cell decides.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,8 @@ __all__ = [
     "SURROGATES",
     "SpikingParrot",
     "Surrogate",
+    "atan_grad",
+    "erf_grad",
     "heaviside",
     "make_surrogate",
 ]
@@ -44,32 +47,35 @@ def heaviside(u: torch.Tensor, strict: bool) -> torch.Tensor:
     return (u > 0).to(u.dtype) if strict else (u >= 0).to(u.dtype)
 
 
-class _ErfSpike(torch.autograd.Function):
+def erf_grad(u: torch.Tensor, alpha: float, grad_out: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """`Erf`'s derivative alpha / sqrt(pi) * exp(-(alpha u)^2) at u, times `grad_out`.
+
+    The one place it is written: the autograd backward passes the incoming gradient, the fused
+    gate cell (through `Erf.grad`) leaves it at 1. The factors multiply left to right in both,
+    in the order each path always used, so neither rounds differently than it did."""
+    return grad_out * (alpha / math.sqrt(math.pi)) * torch.exp(-((alpha * u) ** 2))
+
+
+def atan_grad(u: torch.Tensor, alpha: float, grad_out: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """`ATan`'s derivative (alpha / 2) / (1 + (pi/2 alpha u)^2) at u, times `grad_out` (see
+    `erf_grad` for why the incoming gradient is an argument)."""
+    return grad_out * (alpha / 2) / (1 + (math.pi / 2 * alpha * u) ** 2)
+
+
+class _AlphaSpike(torch.autograd.Function):
+    """Heaviside forward; backward through `derivative(u, alpha, grad_out)`."""
+
     @staticmethod
-    def forward(ctx, u: torch.Tensor, alpha: float, strict: bool) -> torch.Tensor:
+    def forward(ctx, u: torch.Tensor, alpha: float, strict: bool, derivative) -> torch.Tensor:
         ctx.save_for_backward(u)
         ctx.alpha = alpha
+        ctx.derivative = derivative
         return heaviside(u, strict)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (u,) = ctx.saved_tensors
-        a = ctx.alpha
-        return grad_out * (a / math.sqrt(math.pi)) * torch.exp(-((a * u) ** 2)), None, None
-
-
-class _ATanSpike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u: torch.Tensor, alpha: float, strict: bool) -> torch.Tensor:
-        ctx.save_for_backward(u)
-        ctx.alpha = alpha
-        return heaviside(u, strict)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        (u,) = ctx.saved_tensors
-        a = ctx.alpha
-        return grad_out * (a / 2) / (1 + (math.pi / 2 * a * u) ** 2), None, None
+        return ctx.derivative(u, ctx.alpha, grad_out), None, None, None
 
 
 class _ParrotSpike(torch.autograd.Function):
@@ -111,54 +117,46 @@ class Surrogate(nn.Module):
         raise NotImplementedError
 
 
-class Erf(Surrogate):
-    """spikingjelly's `surrogate.Erf`: gradient alpha/sqrt(pi) * exp(-(alpha u)^2)."""
+class _AlphaSurrogate(Surrogate):
+    """A surrogate with one fixed sharpness `alpha` and a closed-form derivative."""
 
-    name = "erf"
+    derivative: Callable[..., torch.Tensor]  # erf_grad or atan_grad, as a staticmethod
 
     def __init__(self, alpha: float = 2.0) -> None:
         super().__init__()
         if not alpha > 0:
-            raise ValueError(f"Erf surrogate alpha must be > 0, got {alpha!r}")
+            raise ValueError(f"{type(self).__name__} surrogate alpha must be > 0, got {alpha!r}")
         self.alpha = float(alpha)
 
     def forward(self, u: torch.Tensor, strict: bool = False) -> torch.Tensor:
-        return _ErfSpike.apply(u, self.alpha, strict)
+        return _AlphaSpike.apply(u, self.alpha, strict, self.derivative)
 
     def grad(self, u: torch.Tensor) -> torch.Tensor:
         """The surrogate derivative at u (for cells that fuse their own backward)."""
-        return (self.alpha / math.sqrt(math.pi)) * torch.exp(-((self.alpha * u) ** 2))
+        return self.derivative(u, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Erf(_AlphaSurrogate):
+    """spikingjelly's `surrogate.Erf`: gradient alpha/sqrt(pi) * exp(-(alpha u)^2)."""
+
+    name = "erf"
+    derivative = staticmethod(erf_grad)
 
     def primitive(self, u: torch.Tensor) -> torch.Tensor:
         return torch.special.erfc(-self.alpha * u) / 2
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
 
-
-class ATan(Surrogate):
+class ATan(_AlphaSurrogate):
     """snnTorch's `surrogate.atan`: gradient (alpha/2) / (1 + (pi/2 alpha u)^2)."""
 
     name = "atan"
-
-    def __init__(self, alpha: float = 2.0) -> None:
-        super().__init__()
-        if not alpha > 0:
-            raise ValueError(f"ATan surrogate alpha must be > 0, got {alpha!r}")
-        self.alpha = float(alpha)
-
-    def forward(self, u: torch.Tensor, strict: bool = False) -> torch.Tensor:
-        return _ATanSpike.apply(u, self.alpha, strict)
-
-    def grad(self, u: torch.Tensor) -> torch.Tensor:
-        """The surrogate derivative at u (for cells that fuse their own backward)."""
-        return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * u) ** 2)
+    derivative = staticmethod(atan_grad)
 
     def primitive(self, u: torch.Tensor) -> torch.Tensor:
         return torch.atan(math.pi / 2 * self.alpha * u) / math.pi + 0.5
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
 
 
 class SpikingParrot(Surrogate):

@@ -10,9 +10,9 @@ cross a jieba word boundary. Special ids are fixed: [PAD]=0, [BOS]=1, [EOS]=2, [
 between words and turns the ASCII punctuation NFKC made of full-width marks back into full-width
 (，！？：；（）), so hypotheses compare with raw references.
 
-(The original's normalizer also lists StripAccents then NFD; StripAccents before NFD is a no-op
-on composed characters and NFD after NFKC undoes its composition, so we keep NFKC + lowercase as
-the issue asks.)
+(The original's normalizer also lists StripAccents then NFD. StripAccents before NFD is a no-op on
+composed characters, and the trailing NFD only undoes the composition NFKC has just done, so both
+are left out and the text stays composed: NFKC + lowercase.)
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from common.atomic import atomic_copy_into
 
 __all__ = [
     "BOS",
@@ -131,24 +133,9 @@ class BPETokenizer:
             text = _restore_fullwidth(text)
         return text
 
-    def decode_batch(self, batch: Sequence[Sequence[int]]) -> list[str]:
-        return [self.decode(ids) for ids in batch]
-
     def save(self, path: str | Path) -> None:
-        """Write the tokenizer JSON atomically (temp file + rename)."""
-        import os
-        import tempfile
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            self.tokenizer.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        """Write the tokenizer JSON atomically (the library writes only to a file name)."""
+        atomic_copy_into(path, self.tokenizer.save)
 
     @classmethod
     def load(cls, path: str | Path, language: str) -> BPETokenizer:

@@ -18,7 +18,7 @@ state after the last pad). With `faithful=True` all three are reproduced, and so
 hidden size (the cells' `zero_state_quirk`): in the original that makes the first encoder stack
 layer and decoder layers 2..L memoryless.
 
-Other departures from the original, outside the model (see nmt/train.py, nmt/decode.py,
+Other departures from the original, outside the model (see nmt/data.py, nmt/decode.py,
 nmt/buckets.py): its collate pads every batch to its bucket's upper edge + 1 (so every sentence
 ends in at least one pad, which the unmasked model then reads) and validates on batches padded to
 128 tokens; its data order inside a bucket shard never changes between epochs and epoch 0 runs
@@ -75,46 +75,62 @@ def _reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(0, index.unsqueeze(2).expand(-1, -1, x.shape[2]))
 
 
-def _cell_kwargs(kind: str, faithful: bool, surrogate: str | None, threshold: float) -> dict:
-    if kind == "output":
-        kw = {"zero_state_quirk": faithful, "threshold": threshold}
-        if surrogate:
-            kw["surrogate"] = surrogate
-        return kw
-    if kind == "gate":
-        return {"surrogate": surrogate} if surrogate else {}
-    return {}
+@dataclass(frozen=True)
+class LayerOptions:
+    """What the encoder and the decoder build their SpikingLayers from (the Translator's
+    arguments, see there)."""
+
+    embed: int
+    hidden: int
+    layers: int
+    dropout: float
+    kind: str
+    faithful: bool
+    surrogate: str | None
+    threshold: float = 1.0
+
+    def cell_kwargs(self) -> dict:
+        """The cell options SpikingLayer passes on, for the cells that take them."""
+        if self.kind == "output":
+            kw = {"zero_state_quirk": self.faithful, "threshold": self.threshold}
+            if self.surrogate:
+                kw["surrogate"] = self.surrogate
+            return kw
+        if self.kind == "gate":
+            return {"surrogate": self.surrogate} if self.surrogate else {}
+        return {}
 
 
-class Encoder(nn.Module):
-    def __init__(
-        self,
-        vocab: int,
-        embed: int,
-        hidden: int,
-        layers: int,
-        dropout: float,
-        kind: str,
-        faithful: bool,
-        surrogate: str | None,
-        threshold: float = 1.0,
-        stack_memory: bool = True,
-    ) -> None:
+class _Side(nn.Module):
+    """The part the encoder and the decoder share: token embedding -> DyT."""
+
+    def __init__(self, vocab: int, opts: LayerOptions) -> None:
         super().__init__()
-        kw = _cell_kwargs(kind, faithful, surrogate, threshold)
-        self.faithful = faithful
-        self.embedding = nn.Embedding(vocab, embed, padding_idx=PAD)
+        self.embedding = nn.Embedding(vocab, opts.embed, padding_idx=PAD)
         nn.init.xavier_uniform_(self.embedding.weight)
-        self.norm = DyT(embed)
-        self.forward_layer = SpikingLayer(embed, hidden, dropout, kind, **kw)
-        self.backward_layer = SpikingLayer(embed, hidden, dropout, kind, **kw)
+        self.norm = DyT(opts.embed)
+
+
+class Encoder(_Side):
+    def __init__(self, vocab: int, opts: LayerOptions, stack_memory: bool = True) -> None:
+        super().__init__(vocab, opts)
+        kw = opts.cell_kwargs()
+        hidden, dropout, kind = opts.hidden, opts.dropout, opts.kind
+        self.faithful = opts.faithful
+        self.forward_layer = SpikingLayer(opts.embed, hidden, dropout, kind, **kw)
+        self.backward_layer = SpikingLayer(opts.embed, hidden, dropout, kind, **kw)
         # The last stack layer's y would feed nothing (the decoder reads its h as attention keys
         # and its final (h, c) as initial state), so it has no W_l and mixer.
         self.layers = nn.ModuleList(
             SpikingLayer(
-                2 * hidden if i == 0 else hidden, hidden, dropout, kind, output=i < layers - 1, **kw
+                2 * hidden if i == 0 else hidden,
+                hidden,
+                dropout,
+                kind,
+                output=i < opts.layers - 1,
+                **kw,
             )
-            for i in range(layers)
+            for i in range(opts.layers)
         )
         for layer in self.layers:
             layer.memoryless = not stack_memory
@@ -147,30 +163,21 @@ class Encoder(nn.Module):
         return EncoderOutput(keys, final, None if self.faithful else src_mask, src_mask)
 
 
-class Decoder(nn.Module):
-    def __init__(
-        self,
-        vocab: int,
-        embed: int,
-        hidden: int,
-        layers: int,
-        dropout: float,
-        kind: str,
-        faithful: bool,
-        surrogate: str | None,
-        threshold: float = 1.0,
-    ) -> None:
-        super().__init__()
-        kw = _cell_kwargs(kind, faithful, surrogate, threshold)
+class Decoder(_Side):
+    def __init__(self, vocab: int, opts: LayerOptions) -> None:
+        super().__init__(vocab, opts)
+        kw = opts.cell_kwargs()
+        hidden = opts.hidden
         self.vocab = vocab
-        self.embedding = nn.Embedding(vocab, embed, padding_idx=PAD)
-        nn.init.xavier_uniform_(self.embedding.weight)
-        self.norm = DyT(embed)
         self.layers = nn.ModuleList(
-            SpikingLayer(embed if i == 0 else 2 * hidden, hidden, dropout, kind, **kw)
-            for i in range(layers)
+            SpikingLayer(
+                opts.embed if i == 0 else 2 * hidden, hidden, opts.dropout, opts.kind, **kw
+            )
+            for i in range(opts.layers)
         )
-        self.attention = nn.ModuleList(LuongAttention(hidden, dropout) for _ in range(layers))
+        self.attention = nn.ModuleList(
+            LuongAttention(hidden, opts.dropout) for _ in range(opts.layers)
+        )
         self.fc = nn.Linear(2 * hidden, vocab)
 
     def forward_teacher(self, tgt_in: torch.Tensor, enc: EncoderOutput) -> torch.Tensor:
@@ -247,9 +254,11 @@ class Translator(nn.Module):
         self.faithful = bool(faithful)
         self.hidden = hidden
         self.num_layers = layers
-        args = (embed, hidden, layers, dropout, kind, self.faithful, surrogate, threshold)
-        self.encoder = Encoder(src_vocab, *args, stack_memory=stack_memory)
-        self.decoder = Decoder(tgt_vocab, *args)
+        opts = LayerOptions(
+            embed, hidden, layers, dropout, kind, self.faithful, surrogate, threshold
+        )
+        self.encoder = Encoder(src_vocab, opts, stack_memory=stack_memory)
+        self.decoder = Decoder(tgt_vocab, opts)
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> EncoderOutput:
         return self.encoder(src, src_len)

@@ -7,14 +7,8 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from nmt.cells import (
-    AnalogLSTM,
-    AnalogLSTMCell,
-    GateSpikingLSTM,
-    GateSpikingLSTMCell,
-    OutputSpikingLSTM,
-    OutputSpikingLSTMCell,
-)
+from nmt.cells import AnalogLSTMCell, GateSpikingLSTMCell, OutputSpikingLSTMCell
+from nmt.stacks import AnalogLSTM, GateSpikingLSTM, OutputSpikingLSTM
 
 # ----------------------------------------------------------------------------- numpy reference
 

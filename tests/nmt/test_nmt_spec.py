@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from compress import run as R
-from compress.registry import get_spec
 from compress.targets import find_targets
+from lstmpack.registry import get_spec
+from nmt.data import prepare_data
 from nmt.presets import TranslatorConfig
 from nmt.spec import NMT
-from nmt.train import prepare_data
 
 SUBJ = ["I", "You", "He", "She", "We", "They", "Tom", "Mary"]
 SUBJ_ZH = ["我", "你", "他", "她", "我们", "他们", "汤姆", "玛丽"]
@@ -62,7 +62,7 @@ def test_registry_knows_nmt_and_its_metric_is_bleu():
     spec = get_spec("nmt")
     assert spec is NMT and spec.metric == "bleu" and spec.higher_is_better
     assert spec.config("cpu").preset == "cpu"
-    assert spec.config_from_dict(spec.config_to_dict(TINY)) == TINY
+    assert TranslatorConfig.from_dict(spec.config_to_dict(TINY)) == TINY
 
 
 def test_default_targets_are_the_spiking_layers_matrices_not_embeddings_attention_or_logits(tiny):

@@ -10,17 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from nmt.data import load_data, prepare_data
+from nmt.evaluation import evaluate, pair_loss
 from nmt.presets import PRESETS, TranslatorConfig, get_preset
-from nmt.train import (
-    build_model,
-    evaluate,
-    learning_rate,
-    load_data,
-    pair_loss,
-    prepare_data,
-    teacher_forcing_ratio,
-    train,
-)
+from nmt.training import build_model, learning_rate, teacher_forcing_ratio, train
 
 SUBJ = [("I", "我"), ("You", "你"), ("He", "他"), ("She", "她"), ("We", "我们"), ("They", "他们")]
 VERB = [("like", "喜欢"), ("see", "看见"), ("want", "想要")]
@@ -105,7 +98,7 @@ def test_config_json_roundtrip_and_unknown_keys():
     for name, cfg in PRESETS.items():
         assert TranslatorConfig.from_json(cfg.to_json()) == cfg
         assert get_preset(name) is cfg
-    with pytest.raises(ValueError, match="unknown TranslatorConfig keys"):
+    with pytest.raises(ValueError, match="unknown TranslatorConfig field"):
         TranslatorConfig.from_dict({"hiden": 3})
     with pytest.raises(ValueError, match="kind"):
         TranslatorConfig(kind="x")
