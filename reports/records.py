@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.configs import check_max_paths
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -141,8 +143,10 @@ def _check_config(config: dict[str, Any], path: Path) -> None:
     if kind == "compressed":
         get_key(config, "compress", path, "dict")
         alpha = get_key(config, "compress.max_paths", path, "int")
-        if alpha < 1:
-            raise ValueError(f"{path}: key 'compress.max_paths' must be >= 1, got {alpha}")
+        try:
+            check_max_paths(alpha, "key 'compress.max_paths'")
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
         get_key(config, "compress.gamma", path, "number")
         get_key(config, "compress.bits", path, "int")
         get_key(config, "compress.sparsity", path, "number", optional=True)

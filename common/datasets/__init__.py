@@ -30,7 +30,6 @@ from common.datasets.catalog import (
     DownloadError,
     get_dataset,
 )
-from common.datasets.cli import main
 from common.datasets.fetch import download, fetch_dataset
 from common.datasets.verify import (
     CHUNK,
@@ -70,7 +69,6 @@ __all__ = [
     "file_sha256",
     "find_dataset",
     "get_dataset",
-    "main",
     "resolve_data_root",
     "verify_dataset",
 ]

@@ -15,6 +15,7 @@ import pytest
 
 import common.datasets as D
 from common.datasets import verify
+from common.datasets.cli import main as cli_main
 
 
 @pytest.fixture(autouse=True)
@@ -318,7 +319,7 @@ def test_fetch_refuses_a_corrupt_mirror_copy(tmp_path, monkeypatch):
 
 def test_cli_missing_dataset_prints_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
     _fake_dataset(monkeypatch, FILES)
-    code = D.main(["fetch", "toy", "--data-dir", str(tmp_path / "root")])
+    code = cli_main(["fetch", "toy", "--data-dir", str(tmp_path / "root")])
     out = capsys.readouterr()
     assert code == 1 and "FAILED" in out.out and "Traceback" not in out.out + out.err
 
@@ -326,10 +327,10 @@ def test_cli_missing_dataset_prints_one_line_and_exits_2(tmp_path, monkeypatch, 
 def test_cli_optional_dataset_failure_does_not_fail(tmp_path, monkeypatch, capsys):
     _empty_registry(monkeypatch)
     _fake_dataset(monkeypatch, FILES)
-    code = D.main(["fetch", "--data-dir", str(tmp_path / "root"), "--optional", "toy"])
+    code = cli_main(["fetch", "--data-dir", str(tmp_path / "root"), "--optional", "toy"])
     assert code == 0 and "skipped" in capsys.readouterr().out
 
 
 def test_cli_unknown_dataset_exits_2(capsys):
-    assert D.main(["fetch", "nope"]) == 2
+    assert cli_main(["fetch", "nope"]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
