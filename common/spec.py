@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
+
+from common.distill import Distill
+
+SCHEDULES = ("finetune", "dense")  # Finetune.schedule
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,24 @@ class Finetune:
     on_step: Callable[[int], object] | None = None  # after each optimizer step, its 0-based index
     lr_scale: float = 1.0  # fine-tuning lr / the family's default fine-tuning lr
     max_steps: int = 0  # cap on all optimizer steps; 0 = the whole epochs
+    # "finetune": the family's short fine-tune (a constant rate, or the rewound one below);
+    # "dense": the dense config's own schedule, unchanged (steps, lr curve, dropouts), from the
+    # first step: the joint recipe, which trains a fresh model under the passes
+    schedule: str = "finetune"
+    # follow the last k steps of the dense run's own lr schedule (k = this fine-tune's steps)
+    # instead of a constant rate (Renda, Frankle and Carbin, ICLR'20)
+    lr_rewind: bool = False
+    distill: Distill | None = None  # add W T^2 KL(teacher || student) to the loss
+    # called before every optimizer step's backward; a tensor is added to the loss (the L1
+    # penalty on the targeted weights until the last event), None adds nothing
+    penalty: Callable[[], torch.Tensor | None] | None = None
+    writer: Any = None  # a TensorBoard SummaryWriter for the trainer's scalars, or None
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -45,6 +68,10 @@ class ModelSpec(abc.ABC):
 
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {}
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {}
+    # what this family's `finetune` honours beyond the plain fine-tune, of "joint" (schedule
+    # "dense"), "distill", "lr_rewind" and "l1" (penalty): compress.run refuses the flags of the
+    # others before anything is written
+    FEATURES: ClassVar[frozenset[str]] = frozenset()
 
     # -- configs ---------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -62,6 +89,11 @@ class ModelSpec(abc.ABC):
 
     def finetune_steps(self, cfg: Any) -> int:
         return self.FINETUNE_STEPS.get(cfg.preset, 0)
+
+    def dense_max_steps(self, cfg: Any) -> int:
+        """The cap on the dense run's optimizer steps (0: its whole epochs); the joint recipe
+        trains as long as the dense run."""
+        return 0
 
     # -- data and model --------------------------------------------------------------------------
     @abc.abstractmethod

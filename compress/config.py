@@ -10,6 +10,19 @@ from compress.schedule import SCHEDULES
 
 STRATEGIES = ("greedy", "reference")
 QUANT_MODES = ("off", "ptq", "qat")
+# How a selection ranks weights: |w|, or on calibration inputs X (H = X X^T) the OBS saliency
+# w^2 / [H^-1]_jj or the activation-weighted magnitude w^2 H_jj (Wanda's |w| ||x_j||, squared)
+KEEPS = ("magnitude", "saliency", "activation")
+# Where a selection's threshold applies: the whole matrix, each gate block, or each row
+BALANCES = ("none", "gate", "row")
+
+
+def check_selection(keep: str, balance: str) -> None:
+    """The --keep and --balance values every selection (prune, combine) accepts."""
+    if keep not in KEEPS:
+        raise ValueError(f"--keep must be one of {', '.join(KEEPS)}; got {keep!r}")
+    if balance not in BALANCES:
+        raise ValueError(f"--balance must be one of {', '.join(BALANCES)}; got {balance!r}")
 
 
 @dataclass(frozen=True)
@@ -22,8 +35,15 @@ class PruneConfig(ConfigMixin):
     n_events: int = 4
     scope: str = "layer"  # "layer": each target to the rate; "global": one threshold for all
     gate_aware: bool = False  # LSTM targets: rank the four gate blocks separately
+    keep: str = "magnitude"  # KEEPS
+    balance: str = "none"  # BALANCES; "gate" is gate_aware
 
     def __post_init__(self) -> None:
+        check_selection(self.keep, self.balance)
+        if self.scope == "global" and self.balance != "none":
+            raise ValueError(
+                f"a global prune scope has one threshold; got balance {self.balance!r}"
+            )
         for name in ("final_sparsity", "initial_sparsity"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
@@ -51,9 +71,12 @@ class CombineConfig(ConfigMixin):
     section_size: int | None = None
     strategy: str = "greedy"
     prune_factor: float = 1.0
+    keep: str = "magnitude"  # KEEPS: ranks the pre-prune and the weight kept per (row, group)
+    balance: str = "none"  # BALANCES: where the pre-prune's threshold applies
 
     def __post_init__(self) -> None:
         check_max_paths(self.max_paths)
+        check_selection(self.keep, self.balance)
         if not self.gamma >= 0:
             raise ValueError(f"gamma must be >= 0; got {self.gamma!r}")
         if self.section_size is not None and self.section_size < 1:

@@ -6,6 +6,7 @@ common.spec.ModelSpec) is lm.spec.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -104,3 +105,45 @@ def get_preset(model: str, preset: str) -> LMConfig:
     if preset not in PRESETS[model]:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS[model])}")
     return PRESETS[model][preset]
+
+
+# --------------------------------------------------------------------------- equal columns
+
+# How `compress.run --small-dense` shrinks a model to a number of array columns (recorded with it).
+EQUAL_COLUMNS_RULE = (
+    "the largest hidden size nhid (below the preset's) whose dense LSTM layers have at most the "
+    "target's array columns, sum over layers of in + H; emsize (the embedding, the tied decoder "
+    "and the last layer's H) is kept"
+)
+
+
+def lstm_sizes(cfg: LMConfig) -> list[tuple[int, int]]:
+    """(input size, hidden size) of each LSTM layer, as lm.model.AWDLSTM builds them: emsize ->
+    nhid -> ... -> emsize, the last layer ending at emsize so the decoder can share the embedding."""
+    sizes = [cfg.emsize] + [cfg.nhid] * (cfg.nlayers - 1) + [cfg.emsize]
+    return list(zip(sizes[:-1], sizes[1:]))
+
+
+def lstm_columns(cfg: LMConfig, alpha: int = 1) -> int:
+    """Array columns of the LSTM layers' fused [W_ih | W_hh]: in + H per layer at alpha = 1; at
+    alpha > 1 the fewest that combining reaches, since a group holds at most alpha columns and
+    never mixes input and recurrent ones: ceil(in / alpha) + ceil(H / alpha)."""
+    return sum(math.ceil(i / alpha) + math.ceil(h / alpha) for i, h in lstm_sizes(cfg))
+
+
+def equal_columns_config(cfg: LMConfig, columns: int) -> LMConfig:
+    """`cfg` with the largest nhid below its own whose LSTM layers have at most `columns` array
+    columns (EQUAL_COLUMNS_RULE); ValueError when no hidden size gets there."""
+    dense = lstm_columns(cfg)
+    if columns >= dense:
+        raise ValueError(
+            f"{columns} array columns is no fewer than the dense {cfg.model} model's {dense}"
+        )
+    for nhid in range(cfg.nhid - 1, 0, -1):
+        small = cfg.replace(nhid=nhid)
+        if lstm_columns(small) <= columns:
+            return small
+    raise ValueError(
+        f"no hidden size gives {columns} array columns or fewer: at nhid 1 (emsize {cfg.emsize} "
+        f"kept) the {cfg.model} model has {lstm_columns(cfg.replace(nhid=1))}"
+    )

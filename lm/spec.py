@@ -22,7 +22,7 @@ from lm.data import Corpus, batchify, get_batch, load_corpus
 from lm.model import build_model
 from lm.presets import get_preset
 from lm.rundir import BEST, CHECKPOINT, load_checkpoint, save_checkpoint, train_run
-from lm.trainer import Trainer, evaluate, limit_tokens, nll_to_metric
+from lm.trainer import Trainer, dense_lr, evaluate, limit_tokens, nll_to_metric
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,28 @@ def finetune_lr(cfg: LMConfig) -> float:
     return cfg.lr * 0.1**drops
 
 
+def rewound_lr(
+    dense: LMConfig, dense_steps: int, dense_steps_per_epoch: int, steps: int, scale: float = 1.0
+) -> Callable[[int], float]:
+    """Learning-rate rewinding (Renda, Frankle and Carbin, ICLR'20): fine-tuning step j of
+    `steps` takes the rate of dense step dense_steps - steps + j, so a fine-tune as long as the
+    dense run replays its whole schedule and a short one its tail (clamped at the first step)."""
+    first = dense_steps - steps
+
+    def lr_at(step: int) -> float:
+        s = min(max(first + step, 0), dense_steps - 1)
+        return scale * dense_lr(dense, s, dense_steps, dense_steps_per_epoch)
+
+    return lr_at
+
+
 @dataclass(frozen=True)
 class LMSpec(ModelSpec):
     # Fine-tuning a compressed model needs far fewer epochs than training it ...
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 1, "paper": 50}
     # ... and at most this many optimizer steps (0: the whole epochs); see BENCHMARKS.md for the cost
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
+    FEATURES: ClassVar[frozenset[str]] = frozenset({"distill", "lr_rewind", "joint", "l1"})
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> LMConfig:
@@ -99,9 +115,69 @@ class LMSpec(ModelSpec):
     def finetune(
         self, model: nn.Module, data: Corpus, cfg: LMConfig, train_dir: Path, ft: Finetune
     ) -> dict[str, Any]:
-        """A constant rate (the dense schedule's end, see finetune_lr, times ft.lr_scale): the
-        fine-tune is short. lr_min is reset because a cosine run's floor may sit above a tenth of
-        its peak; ft.max_steps is spread evenly over the epochs."""
+        """The dense config unchanged under ft.schedule == "dense" (the joint recipe: every step,
+        lr curve and dropout of the dense run; ft.lr_scale scales the curve). Otherwise a
+        constant rate (the dense schedule's end, see finetune_lr, times ft.lr_scale), the fine-tune
+        being short, or with ft.lr_rewind the tail of the dense run's own schedule; lr_min is
+        reset because a cosine run's floor may sit above a tenth of its peak; ft.max_steps is
+        spread evenly over the epochs. Every epoch ends with a validation, kept in the result's
+        "valid" (one entry per epoch) and in the checkpoint."""
+        if ft.schedule == "dense":
+            ft_cfg = cfg.replace(
+                epochs=ft.epochs, lr=cfg.lr * ft.lr_scale, lr_min=cfg.lr_min * ft.lr_scale
+            )
+            lr_at = None
+        else:
+            ft_cfg, lr_at = self._finetune_config(cfg, data, ft)
+        train_dir = Path(train_dir)
+        train_dir.mkdir(parents=True, exist_ok=True)
+        on_step = ft.on_step
+        callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
+        trainer = Trainer(
+            model, data, ft_cfg, step_callback=callback, writer=ft.writer, progress=True,
+            distill=ft.distill, penalty=ft.penalty, lr_at=lr_at,
+        )  # fmt: skip
+        ckpt = train_dir / CHECKPOINT
+        history: list[dict[str, Any]] = []
+        if ft.resume and ckpt.is_file():
+            state = load_checkpoint(ckpt)
+            trainer.load_state_dict(state)
+            ft.state.load_state_dict(state["pipeline"])
+            history = list(state.get("valid_history", []))
+            log.info("fine-tuning resumed at epoch %d (step %d)", trainer.epoch, trainer.step)
+        while trainer.epoch < ft_cfg.epochs:
+            res = trainer.run_epoch()
+            valid = nll_to_metric(res["val_loss"], self.metric)
+            history.append({"epoch": trainer.epoch, "step": trainer.step, self.metric: valid})
+            save_checkpoint(
+                ckpt,
+                {
+                    "config": ft_cfg.to_dict(),
+                    **trainer.state_dict(),
+                    "pipeline": ft.state.state_dict(),
+                    "valid_history": history,
+                },
+            )
+            log.info("fine-tune epoch %d: valid %s %.4f", trainer.epoch, self.metric, valid)
+        trainer.keep_averaged_weights()
+        info: dict[str, Any] = {
+            "epochs": trainer.epoch,
+            "steps": trainer.step,
+            "train_time_s": trainer.train_time_s,
+            "tokens_per_s": trainer.train_tokens_seen / max(trainer.train_time_s, 1e-9),
+            "valid": history,
+        }
+        if ft.distill is not None:
+            info["teacher_time_s"] = trainer.teacher_time_s
+        if lr_at is not None:
+            info["lr_first"], info["lr_last"] = lr_at(0), lr_at(max(trainer.step - 1, 0))
+        return info
+
+    def _finetune_config(
+        self, cfg: LMConfig, data: Corpus, ft: Finetune
+    ) -> tuple[LMConfig, Callable[[int], float] | None]:
+        """The short fine-tune's config, and its rewound schedule when ft.lr_rewind asks."""
+        dense = cfg
         if ft.max_steps:
             per_epoch = max(1, -(-ft.max_steps // max(ft.epochs, 1)))
             if not cfg.max_steps_per_epoch or per_epoch < cfg.max_steps_per_epoch:
@@ -113,40 +189,14 @@ class LMSpec(ModelSpec):
             lr_schedule="step",
             lr_min=0.0,
         )
-        train_dir = Path(train_dir)
-        train_dir.mkdir(parents=True, exist_ok=True)
-        on_step = ft.on_step
-        callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
-        trainer = Trainer(model, data, ft_cfg, step_callback=callback, progress=True)
-        ckpt = train_dir / CHECKPOINT
-        if ft.resume and ckpt.is_file():
-            state = load_checkpoint(ckpt)
-            trainer.load_state_dict(state)
-            ft.state.load_state_dict(state["pipeline"])
-            log.info("fine-tuning resumed at epoch %d (step %d)", trainer.epoch, trainer.step)
-        while trainer.epoch < ft_cfg.epochs:
-            res = trainer.run_epoch()
-            save_checkpoint(
-                ckpt,
-                {
-                    "config": ft_cfg.to_dict(),
-                    **trainer.state_dict(),
-                    "pipeline": ft.state.state_dict(),
-                },
-            )
-            log.info(
-                "fine-tune epoch %d: valid %s %.4f",
-                trainer.epoch,
-                self.metric,
-                nll_to_metric(res["val_loss"], self.metric),
-            )
-        trainer.keep_averaged_weights()
-        return {
-            "epochs": trainer.epoch,
-            "steps": trainer.step,
-            "train_time_s": trainer.train_time_s,
-            "tokens_per_s": trainer.train_tokens_seen / max(trainer.train_time_s, 1e-9),
-        }
+        if not ft.lr_rewind:
+            return ft_cfg, None
+        dense_per_epoch = self.steps_per_epoch(dense, data)
+        steps = self.steps_per_epoch(ft_cfg, data) * ft_cfg.epochs
+        lr_at = rewound_lr(
+            dense, dense_per_epoch * dense.epochs, dense_per_epoch, steps, ft.lr_scale
+        )
+        return ft_cfg, lr_at
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, data: Corpus, cfg: LMConfig) -> dict[str, float]:

@@ -3,8 +3,10 @@
 - `evaluate(model, data, config, batch_size=...)` -> mean NLL per target token (nats).
 - `Trainer(model, corpus, config, step_callback=...)`: `run_epoch()` trains one epoch (calling
   `step_callback(trainer)` after every optimizer step), validates, and applies the NT-ASGD switch
-  or the `when` lr drops (or sets every step's lr from the cosine schedule, `scheduled_lr`);
-  `state_dict()` / `load_state_dict()` capture everything a resume needs.
+  or the `when` lr drops (or sets every step's lr from the cosine schedule, `scheduled_lr`, or
+  from `lr_at`); `state_dict()` / `load_state_dict()` capture everything a resume needs. A
+  fine-tune may add a distillation term (`distill`: a frozen teacher run on the same batches with
+  its own hidden state) and a `penalty` (the L1 on the compressed weights) to the loss.
 
 lm.rundir drives a Trainer through a whole run with checkpoints; lm.spec drives one through a
 compressed model's fine-tune.
@@ -21,8 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from common.distill import Distill, distillation_loss
 from lm.config import LMConfig
 from lm.data import Corpus, batchify, get_batch, sample_seq_len
 from lm.model import AWDLSTM, detach_hidden
@@ -87,6 +91,19 @@ def scheduled_lr(config: LMConfig, step: int, progress: float) -> float:
     return lr
 
 
+def dense_lr(config: LMConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """The learning rate a run of `config` uses at its optimizer step `step` (0-based) of
+    `total_steps`, before the per-batch BPTT-length scaling: the cosine schedule at progress
+    step / total_steps (exact for step-limited epochs, as `Trainer._progress` counts steps there;
+    an estimate otherwise, where progress runs in training rows), or the step schedule's rate
+    after the `when` drops of the epochs before the step's. NT-ASGD keeps the rate it switches
+    at, so the step schedule's value holds for it too."""
+    if config.lr_schedule == "cosine":
+        return scheduled_lr(config, step, step / max(total_steps, 1))
+    epoch = step // max(steps_per_epoch, 1)  # 0-based; a drop follows the end of epoch w
+    return config.lr * 0.1 ** sum(1 for w in config.when if w <= epoch)
+
+
 def limit_tokens(data: torch.Tensor, n: int) -> torch.Tensor:
     """The first `n` tokens of a split (the configs' train_tokens / eval_tokens); 0: all."""
     return data[:n] if n else data
@@ -122,9 +139,16 @@ class Trainer:
         step_callback: StepCallback | None = None,
         writer: Any = None,
         progress: bool = False,
+        distill: Distill | None = None,
+        penalty: Callable[[], torch.Tensor | None] | None = None,
+        lr_at: Callable[[int], float] | None = None,
     ) -> None:
+        """`lr_at(step)` (0-based over this run) overrides the config's schedule; `distill` adds
+        its weighted term on every batch; `penalty()` is added to the loss when not None."""
         self.model, self.config, self.device = model, config, torch.device(device)
         self.step_callback, self.writer, self.progress = step_callback, writer, progress
+        self.distill, self.penalty, self.lr_at = distill, penalty, lr_at
+        self.teacher_time_s = 0.0  # the distillation's teacher forward passes, within train_time_s
         self.train_data = batchify(
             limit_tokens(corpus.train, config.train_tokens), config.batch_size
         ).to(self.device)
@@ -151,6 +175,8 @@ class Trainer:
         # anything before it, so a resumed run draws the same ones.
         rng = np.random.default_rng([cfg.seed, self.epoch])
         hidden = model.init_hidden(cfg.batch_size)
+        # the teacher carries its own hidden state through the stream, reset where the student's is
+        t_hidden = self._teacher_hidden()
         data = self.train_data
         nrows = data.size(0)
         limited = cfg.max_steps_per_epoch > 0
@@ -174,9 +200,12 @@ class Trainer:
                         break
                     i = 0
                     hidden = model.init_hidden(cfg.batch_size)
+                    t_hidden = self._teacher_hidden()
                 seq_len = sample_seq_len(rng, cfg.bptt)
                 x, y = get_batch(data, i, seq_len)
-                if cfg.lr_schedule == "cosine":
+                if self.lr_at is not None:
+                    opt.param_groups[0]["lr"] = self.lr_at(self.step)
+                elif cfg.lr_schedule == "cosine":
                     opt.param_groups[0]["lr"] = scheduled_lr(cfg, self.step, self._progress(i))
                 base_lr = opt.param_groups[0]["lr"]
                 opt.param_groups[0]["lr"] = base_lr * seq_len / cfg.bptt
@@ -184,8 +213,15 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 out = model(x, hidden)
                 hidden = out.hidden
-                raw_loss = model.nll(out.output, y)
-                loss = raw_loss
+                if self.distill is None:
+                    raw_loss = model.nll(out.output, y)
+                    loss = raw_loss
+                else:
+                    raw_loss, loss, t_hidden = self._distilled_loss(x, y, out, t_hidden)
+                if self.penalty is not None:
+                    extra = self.penalty()
+                    if extra is not None:
+                        loss = loss + extra
                 if cfg.alpha:
                     loss = loss + activation_regularization(out.dropped_outputs[-1], cfg.alpha)
                 if cfg.beta:
@@ -223,6 +259,27 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return total_loss / max(nsteps, 1)
+
+    def _teacher_hidden(self) -> Any:
+        if self.distill is None:
+            return None
+        return self.distill.teacher.init_hidden(self.config.batch_size)
+
+    def _distilled_loss(
+        self, x: torch.Tensor, y: torch.Tensor, out: Any, t_hidden: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """(raw NLL, NLL + W * distillation term, the teacher's next hidden state). The NLL is
+        the one `model.nll` computes, from the same logits the term uses."""
+        d, model = self.distill, self.model
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            t_out = d.teacher(x, t_hidden)
+            t_logits = d.teacher.decoder(t_out.output.reshape(-1, t_out.output.size(-1)))
+        self.teacher_time_s += time.perf_counter() - t0
+        logits = model.decoder(out.output.reshape(-1, out.output.size(-1)))
+        raw_loss = F.cross_entropy(logits, y.reshape(-1))
+        term = distillation_loss(logits, t_logits, d.temperature)
+        return raw_loss, raw_loss + d.weight * term, t_out.hidden
 
     def _progress(self, row: int) -> float:
         """How far through the run the next step is: in steps when epochs are step-limited (the
@@ -314,7 +371,9 @@ class Trainer:
 
     # -- resume ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        extra = {} if self.distill is None else {"teacher_time_s": self.teacher_time_s}
         return {
+            **extra,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "optimizer_kind": "asgd" if self.asgd else self.config.optimizer,
@@ -344,6 +403,7 @@ class Trainer:
         self.best_val = float(state["best_val"])
         self.train_time_s = float(state["train_time_s"])
         self.train_tokens_seen = int(state["train_tokens_seen"])
+        self.teacher_time_s = float(state.get("teacher_time_s", 0.0))
         torch.set_rng_state(state["torch_rng"])
 
 

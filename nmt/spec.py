@@ -30,7 +30,7 @@ from nmt.data import NMTData, calibration_batches, load_data, steps_per_epoch_of
 from nmt.evaluation import activity
 from nmt.evaluation import evaluate as evaluate_translator
 from nmt.presets import TranslatorConfig, get_preset
-from nmt.training import build_model, train
+from nmt.training import build_model, learning_rate, train
 
 FINETUNE_LR_FACTOR = 0.1
 CALIBRATION_BATCHES = 16
@@ -56,6 +56,7 @@ def _layer_path(name: str) -> str:
 class NMTSpec(ModelSpec):
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 1, "paper": 1}
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
+    FEATURES: ClassVar[frozenset[str]] = frozenset({"distill", "lr_rewind", "joint", "l1"})
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> TranslatorConfig:
@@ -94,15 +95,27 @@ class NMTSpec(ModelSpec):
     ) -> dict[str, Any]:
         return train(model, data, cfg, train_dir, resume=resume, epochs=epochs)
 
+    def dense_max_steps(self, cfg: TranslatorConfig) -> int:
+        return cfg.max_steps
+
     def finetune(
         self, model: nn.Module, data: NMTData, cfg: TranslatorConfig, train_dir: Path, ft: Finetune
     ) -> dict[str, Any]:
-        tuned = cfg.replace(
-            max_steps=ft.max_steps,
-            lr=cfg.lr * FINETUNE_LR_FACTOR,
-            lr_min=min(cfg.lr_min, cfg.lr * FINETUNE_LR_FACTOR),
-            lr_schedule="cosine",
-        )
+        """The dense config unchanged under ft.schedule == "dense" (the joint recipe); else a
+        tenth of the dense peak, cosine down to lr_min, or with ft.lr_rewind the last steps of
+        the dense run's own schedule (times ft.lr_scale either way)."""
+        lr_at = None
+        if ft.schedule == "dense":
+            tuned = cfg
+        else:
+            tuned = cfg.replace(
+                max_steps=ft.max_steps,
+                lr=cfg.lr * FINETUNE_LR_FACTOR,
+                lr_min=min(cfg.lr_min, cfg.lr * FINETUNE_LR_FACTOR),
+                lr_schedule="cosine",
+            )
+            if ft.lr_rewind:
+                lr_at = self._rewound_lr(cfg, data, tuned, ft)
         on_step = ft.on_step
         return train(
             model,
@@ -114,7 +127,28 @@ class NMTSpec(ModelSpec):
             epochs=ft.epochs,
             extra_state=ft.state,
             lr_scale=ft.lr_scale,
+            lr_at=lr_at,
+            distill=ft.distill,
+            penalty=ft.penalty,
         )
+
+    def _rewound_lr(self, dense: TranslatorConfig, data: NMTData, tuned: TranslatorConfig,
+                    ft: Finetune):  # fmt: skip
+        """Fine-tuning step j of k takes the dense run's rate at its step n - k + j (Renda,
+        Frankle and Carbin's learning-rate rewinding), times ft.lr_scale."""
+        per_epoch = steps_per_epoch_of(dense, data)
+
+        def total(c: TranslatorConfig, epochs: int) -> int:
+            n = epochs * per_epoch
+            return min(n, c.max_steps) if c.max_steps else n
+
+        n, k = total(dense, dense.epochs), total(tuned, ft.epochs)
+
+        def lr_at(step: int) -> float:
+            s = min(max(n - k + step, 0), n - 1)
+            return ft.lr_scale * learning_rate(dense, s, n, per_epoch)
+
+        return lr_at
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, data: NMTData, cfg: TranslatorConfig) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from common.atomic import atomic_write, atomic_write_json
+from common.distill import Distill, distillation_loss
 from nmt.data import NMTData, batch_tensors, epoch_batches, steps_per_epoch_of
 from nmt.evaluation import pair_loss
 from nmt.presets import TranslatorConfig
@@ -129,6 +130,25 @@ def _loss_fn(config: TranslatorConfig) -> nn.Module:
     return nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=config.label_smoothing)
 
 
+def _distill_term(
+    distill: Distill,
+    logits: torch.Tensor,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    tgt_in: torch.Tensor,
+    tgt_out: torch.Tensor,
+) -> torch.Tensor:
+    """W * the distillation loss over the target positions that are not padding."""
+    with torch.no_grad():
+        t_logits = distill.teacher(src, src_len, tgt_in)
+    keep = tgt_out.reshape(-1) != PAD
+    vocab = logits.shape[-1]
+    term = distillation_loss(
+        logits.reshape(-1, vocab)[keep], t_logits.reshape(-1, vocab)[keep], distill.temperature
+    )
+    return distill.weight * term
+
+
 def train(
     model: Translator,
     data: NMTData,
@@ -142,6 +162,9 @@ def train(
     epochs: int | None = None,
     extra_state=None,
     lr_scale: float = 1.0,
+    lr_at: Callable[[int], float] | None = None,
+    distill: Distill | None = None,
+    penalty: Callable[[], torch.Tensor | None] | None = None,
 ) -> dict:
     """Train `model` in place; returns the training metrics (also in run_dir/train.json).
 
@@ -151,7 +174,11 @@ def train(
     random draws, so the result equals an uninterrupted run). `epochs` overrides
     `config.epochs` (fine-tuning), `lr_scale` scales the whole learning-rate schedule, and
     `extra_state` (anything with state_dict / load_state_dict, e.g. the compression masks) is
-    saved in and restored from the checkpoint."""
+    saved in and restored from the checkpoint. `lr_at(step)` replaces the schedule (times
+    lr_scale: the caller's); `distill` adds its term on the decoder's token distributions, the
+    teacher teacher-forced on the same batch (with teacher forcing < 1 the student's prefixes
+    may differ from the teacher's); `penalty()` is added to the loss when not None. Every epoch's
+    validation loss is kept in the result's "valid"."""
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
@@ -220,7 +247,11 @@ def train(
                 while state["batch"] < len(batches) and state["step"] < total_steps:
                     t0 = time.perf_counter()
                     step = state["step"]
-                    lr = lr_scale * learning_rate(config, step, total_steps, steps_per_epoch)
+                    lr = (
+                        lr_at(step)
+                        if lr_at is not None
+                        else lr_scale * learning_rate(config, step, total_steps, steps_per_epoch)
+                    )
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     tf = teacher_forcing_ratio(config, epoch, step, total_steps, steps_per_epoch)
@@ -229,6 +260,14 @@ def train(
                     rng = np.random.default_rng([config.seed, 7, step])
                     logits = model(src, src_len, tgt_in, teacher_forcing=tf, rng=rng)
                     loss = loss_fn(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1))
+                    if distill is not None:
+                        t1 = time.perf_counter()
+                        loss = loss + _distill_term(distill, logits, src, src_len, tgt_in, tgt_out)
+                        state["teacher_time_s"] = state.get("teacher_time_s", 0.0) + (
+                            time.perf_counter() - t1
+                        )
+                    if penalty is not None and (extra := penalty()) is not None:
+                        loss = loss + extra
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip) \
@@ -262,6 +301,9 @@ def train(
                                       config.eval_batch_size, device)  # fmt: skip
                     writer.add_scalar("valid/loss", vloss, state["step"])
                     state["valid_loss"] = vloss
+                    state.setdefault("valid_history", []).append(
+                        {"epoch": state["epoch"], "step": state["step"], "loss": vloss}
+                    )
                     log.info("epoch %d done: valid loss %.4f (ppl %.2f)", state["epoch"], vloss,
                              math.exp(vloss))  # fmt: skip
                     save()
@@ -279,7 +321,10 @@ def train(
             "tokens_per_s": state["tokens"] / max(state["train_time_s"], 1e-9),
             "params": sum(p.numel() for p in model.parameters()),
             "valid_loss": state.get("valid_loss"),
+            "valid": list(state.get("valid_history", [])),
         }
+        if distill is not None:
+            result["teacher_time_s"] = state.get("teacher_time_s", 0.0)
         write_json(run_dir / "train.json", result)
         return result
     finally:

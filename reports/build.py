@@ -32,6 +32,7 @@ FIGURES = {
     "sweeps": "Figure 3",
     "matrix": "Figure 4",
     "spiking": "Figure 5",
+    "cycles_alpha": "Figure 6",
 }
 
 
@@ -113,8 +114,9 @@ def _captions(df: pd.DataFrame) -> dict[str, str]:
     )
     return {
         "sparsity_quality": f"Nonzero weights (% of the dense model's targeted weights) against {qual}; one line per α (runs at other bit widths as their own series). The star and dotted line mark the dense baseline.{anchor_note}",
-        "cost_quality": f"hwsim cycles and energy per workload against {qual}; every run is a point, the black step line with rings is the Pareto front (no run is both cheaper and better).{anchor_note}",
+        "cost_quality": f"hwsim cycles and energy per workload, and the array columns of the packed model, against {qual}; every run is a point, the black step line with rings is the Pareto front (no run is both cheaper and better). The hollow crosses are the equal-columns small dense models (compress.run --small-dense), the baseline combining must beat at equal cycles.{anchor_note}",
         "sweeps": f"Column-combining parameters at {ref}-bit weights: packing efficiency and {qual} against γ (one line per α) and against α (one line per γ), for whichever of the two the runs vary; seeds averaged. The dotted line is the dense baseline.",
+        "cycles_alpha": "hwsim cycles per workload against α on 16x16, 32x32, 64x64 and 128x128 arrays, each run's packed.json simulated again (hwsim defaults beside array and dataflow; runs of the setting in the legend, seeds averaged). The star at α=1 is the dense model, the hollow crosses the small dense models at their column reduction (dense columns / their columns). Where one array fold already holds every K, more combining buys no cycles.",
         "spiking": "Spike rate at each layer's input (one marker per run, the dense run starred; runs side by side within a layer) and the split of work between multiply-accumulates and spike-driven accumulates (per token, or per hwsim workload when metrics.json has no per-token counts). Rates come from metrics.json, else from packed.json.",
     }
 
@@ -146,6 +148,10 @@ def _group_report(
         "spiking": (
             lambda: plots.fig_spiking(df, spike_rates),
             "no spiking runs (no spike_rates in metrics.json)",
+        ),
+        "cycles_alpha": (
+            lambda: plots.fig_cycles_alpha(df),
+            "no compressed run has packed.json",
         ),
     }
     for key, (build, reason) in builders.items():

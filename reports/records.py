@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.configs import check_max_paths
+from reports.cycles import cycles_on_arrays
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUSES = ("finished", "failed", "running")
-KINDS = ("dense", "compressed")
+# "small_dense": the equal-columns dense baseline (compress.run --small-dense), a narrower dense
+# model with as many array columns as a combined one
+KINDS = ("dense", "compressed", "small_dense")
 # Quality metric -> whether higher is better. The record carries its own flag; a record whose
 # flag contradicts this table is malformed (a Pareto front built on it would be upside down).
 METRICS = {"bpc": False, "ppl": False, "bleu": True, "accuracy": True}
@@ -276,7 +279,7 @@ def record_row(rec: RunRecord) -> dict[str, Any]:
     """One finished run as a flat dict (the columns of `runs_frame`)."""
     cfg, met, hw = rec.config, rec.metrics, rec.hwsim or {}
     comp = cfg.get("compress") or {}
-    dense = cfg["kind"] == "dense"
+    dense = cfg["kind"] != "compressed"  # no compression settings: alpha, gamma, ... are blank
     hwcfg = cfg.get("hw") or {}
     total = hw.get("total", {})
     quality = met["quality"]
@@ -320,6 +323,7 @@ def record_row(rec: RunRecord) -> dict[str, Any]:
         "macs_per_token": _num(met.get("macs_per_token")),
         "acs_per_token": _num(met.get("acs_per_token")),
         "spiking": bool(met.get("spike_rates")),
+        **cycles_on_arrays(rec.run_dir, str(hwcfg.get("dataflow") or "ws")),
     }
 
 

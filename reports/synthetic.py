@@ -118,7 +118,7 @@ def write_run(
     metrics.json only."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if kind == "dense":
+    if kind != "compressed":  # dense or small_dense: a float model packed at alpha 1
         alpha, gamma, bits, sparsity = 1, 0.0, 32, 0.0
     run_id = run_dir.name  # as compress.run does
     hw = {"array": f"{array[0]}x{array[1]}", "rows": array[0], "cols": array[1], "dataflow": "ws"}
@@ -129,7 +129,7 @@ def write_run(
         "preset": preset,
         "seed": seed,
         "compress": None
-        if kind == "dense"
+        if kind != "compressed"
         else {
             "max_paths": alpha,
             "gamma": gamma,
@@ -144,6 +144,8 @@ def write_run(
         "hw": hw,
         "model_config": {"hidden_size": hidden, "synthetic": True},
     }
+    if kind == "small_dense":
+        config["small_dense"] = {"hidden_size": hidden}
     atomic_write_json(run_dir / "config.json", config)
     if status != "finished":
         atomic_write_json(
@@ -261,6 +263,8 @@ def write_run(
     bit_penalty = {32: 0.0, 16: 0.001, 8: 0.004, 4: 0.05, 2: 0.3}.get(bits, 0.02)
     q = base + sens * (1 - density) ** 2 + abs(sens) * bit_penalty * (-1 if hib else 1)
     q += 0.002 * seed * abs(sens)
+    if kind == "small_dense":  # a narrower model: worse, by a made-up margin
+        q += 0.25 * sens
     ctrl_bits = math.ceil(math.log2(alpha + 1)) if alpha > 1 else 0
     model_bytes = int(
         nnz_total * bits / 8 + sum(m["rows"] * m["groups"] for m in layers_meta) * ctrl_bits / 8

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
+from reports.cycles import CYCLES_COLUMNS, cycles_column
+
 # metric -> (name in a header, unit or direction note, decimals)
 METRIC_LABELS = {
     "bpc": ("BPC", "bits/char", 3),
@@ -23,6 +25,13 @@ METRIC_LABELS = {
 # Settings shown only when they differ between the compressed runs of a table, so that every row
 # is told apart without a wall of constant columns.
 VARYING = ("sparsity", "act_bits", "quant", "strategy", "section_size", "array", "dataflow", "seed")
+# The baselines, first in a table in this order: the dense model, then the equal-columns small
+# dense model (compress.run --small-dense); the α column names them.
+BASELINES = {"dense": "dense", "small_dense": "small dense"}
+# Arrays whose cycles a rendered table shows beside those of the runs' own array (hwsim.json);
+# the CSV holds every array of reports.cycles.ARRAYS.
+SHOWN_ARRAYS = ("32x32",)
+EACH_ARRAY = "each run's array"  # the cycles headers' name for the arrays of runs that differ
 
 
 def quality_label(metric: str, higher_is_better: bool, split: str = "test") -> str:
@@ -51,8 +60,9 @@ def _baseline_for(row: pd.Series, bases: dict) -> pd.Series | None:
 
 
 def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table for the runs of ONE model and preset: dense rows first, then compressed runs by
-    (alpha, gamma, bits descending, seed); ratio columns are run / dense, `delta_*` run - dense."""
+    """The table for the runs of ONE model and preset: dense rows first, then small dense ones,
+    then compressed runs by (alpha, gamma, bits descending, seed); ratio columns are run / dense,
+    `delta_*` run - dense; cycles_<RxC> are the packed model's cycles on reports.cycles.ARRAYS."""
     if frame.empty:
         raise ValueError("no finished runs to tabulate")
     groups = frame.groupby(["model", "preset"]).ngroups
@@ -60,7 +70,7 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"comparison_table takes the runs of one model and preset, got {groups}")
     bases = dense_baselines(frame)
     df = frame.copy()
-    df["_dense_first"] = (df["kind"] != "dense").astype(int)
+    df["_dense_first"] = [list(BASELINES).index(k) if k in BASELINES else 2 for k in df["kind"]]
     df["_neg_bits"] = -df["bits"]
     df = df.sort_values(
         ["_dense_first", "alpha", "gamma", "_neg_bits", "sparsity", "seed", "run_id"]
@@ -89,9 +99,10 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
     shown = [c for c in VARYING if c in df and compressed[c].astype(str).nunique() > 1]
     cols = ["run_id", "model", "kind", "alpha", "gamma", "bits", *shown]
     cols += ["nonzero_weights", "array_columns", "packing_efficiency", "valid", "test"]
-    cols += ["cycles", "utilization", "energy_uj", "model_bytes", *ratio_cols]
+    cols += ["cycles", *(c for c in CYCLES_COLUMNS if c in df), "utilization", "energy_uj"]
+    cols += ["model_bytes", *ratio_cols]
     cols += ["delta_test", "delta_valid", "ratio_baseline", "metric", "higher_is_better"]
-    cols += ["weights_total", "preset"]
+    cols += ["weights_total", "preset", *(["array"] if "array" not in shown else [])]
     return df[cols]
 
 
@@ -128,12 +139,28 @@ def _fmt_sig(v) -> str:
     return "" if pd.isna(v) else f"{float(v):.4g}"
 
 
+def table_array(table: pd.DataFrame) -> str:
+    """The array of the table's hwsim.json cycles, e.g. "128x128"; EACH_ARRAY when the runs were
+    simulated on different ones (the array column then tells them apart); "" when no record
+    names one."""
+    arrays = {str(a) for a in table["array"] if str(a)} if "array" in table else set()
+    return EACH_ARRAY if len(arrays) > 1 else (arrays.pop() if arrays else "")
+
+
 def display_columns(table: pd.DataFrame) -> list[tuple[str, str, str, Callable]]:
     """(column, markdown header, LaTeX header, formatter) for the columns shown to a reader."""
     metric = str(table["metric"].iloc[0])
     name, _, dec = METRIC_LABELS.get(metric, (metric, "", 3))
     arrow_md = "↑" if bool(table["higher_is_better"].iloc[0]) else "↓"
     arrow_tex = r"$\uparrow$" if bool(table["higher_is_better"].iloc[0]) else r"$\downarrow$"
+    at = f" @{table_array(table)}" if table_array(table) else ""
+    other_arrays = [
+        (cycles_column(a), f"cycles @{a}", f"cycles @{a}", _fmt_int)
+        for a in SHOWN_ARRAYS
+        if a != table_array(table)
+        and cycles_column(a) in table
+        and table[cycles_column(a)].notna().any()
+    ]
     spec = [
         ("run_id", "run", "run", str),
         ("model", "model", "model", str),
@@ -153,17 +180,20 @@ def display_columns(table: pd.DataFrame) -> list[tuple[str, str, str, Callable]]
         ("packing_efficiency", "packing eff.", "pack.\\ eff.", _fmt(3)),
         ("valid", f"valid {name} {arrow_md}", f"valid {name} {arrow_tex}", _fmt(dec)),
         ("test", f"test {name} {arrow_md}", f"test {name} {arrow_tex}", _fmt(dec)),
-        ("cycles", "cycles", "cycles", _fmt_int),
+        ("cycles", f"cycles{at}", f"cycles{at}", _fmt_int),
+        *other_arrays,
         ("utilization", "util.", "util.", _fmt_util),
         ("energy_uj", "energy (µJ)", r"energy ($\mu$J)", _fmt_sig),
         ("model_bytes", "model bytes", "model bytes", _fmt_int),
         ("nnz_ratio", "nnz / dense", "nnz / dense", _fmt(3)),
-        ("cycles_ratio", "cycles / dense", "cycles / dense", _fmt(3)),
+        ("cycles_ratio", f"cycles / dense{at}", f"cycles / dense{at}", _fmt(3)),
         ("energy_ratio", "energy / dense", "energy / dense", _fmt(3)),
         ("bytes_ratio", "bytes / dense", "bytes / dense", _fmt(3)),
         ("delta_test", f"Δ test {name}", rf"$\Delta$ test {name}", _fmt_signed(dec)),
     ]
-    return [s for s in spec if s[0] in table.columns]
+    # the array is named in the cycles headers unless it varies
+    hidden = {"array"} if table_array(table) != EACH_ARRAY else set()
+    return [s for s in spec if s[0] in table.columns and s[0] not in hidden]
 
 
 def _decimals_for(values: pd.Series, significant: int = 3) -> int:
@@ -185,7 +215,10 @@ def display_frame(table: pd.DataFrame, latex: bool = False) -> pd.DataFrame:
         elif fmt is _fmt_util:
             # Small matrices on a big array use a tiny fraction of it; 0.000 would hide that.
             fmt = _fmt(min(4, max(3, _decimals_for(table[col], significant=2))))
-        out[tex if latex else md] = [fmt(v) for v in table[col]]
+        cells = [fmt(v) for v in table[col]]
+        if col == "alpha":  # the baselines have no alpha: the column names them instead
+            cells = [BASELINES.get(k, c) for k, c in zip(table["kind"], cells)]
+        out[tex if latex else md] = cells
     return pd.DataFrame(out)
 
 
@@ -194,7 +227,7 @@ def _is_numeric_col(values: Sequence[str]) -> bool:
         try:
             float(s.replace(",", ""))
         except ValueError:
-            return s in ("", "dense")
+            return s in ("", *BASELINES.values())
         return True
 
     return all(num(v) for v in values)
@@ -242,11 +275,11 @@ def tex_escape(text: str) -> str:
 
 def to_latex(table: pd.DataFrame, caption: str = "", label: str = "") -> str:
     """A booktabs table scaled to the text width (needs booktabs and graphicx: the table has
-    some twenty columns); a rule separates the dense row(s)."""
+    some twenty columns); a rule separates the baseline rows (dense, small dense)."""
     shown = display_frame(table, latex=True)
     headers = list(shown.columns)
     right = [_is_numeric_col(list(shown[h])) for h in headers]
-    n_dense = int((table["kind"] == "dense").sum())
+    n_dense = int(table["kind"].isin(list(BASELINES)).sum())
     lines = [r"% needs \usepackage{booktabs,graphicx}", r"\begin{table}[t]", r"\centering"]
     if caption:
         lines.append(rf"\caption{{{tex_escape(caption)}}}")

@@ -28,6 +28,14 @@ Strategies (all deterministic):
 The scans skip a candidate without its popcount when a bound settles it (overlap >= pop(a) +
 pop(b) - rows; rows a adds to b <= pop(a)); this never changes the result, only the time.
 
+Weighted (`weights`, e.g. the saliency of each weight): the budget still counts weights, but a
+pruned weight costs its weight. The keep-one rule keeps the heaviest weight of each (row, group),
+so a merge costs sum_r min(top_r(a), top_r(b)) (top_r: the heaviest weight of row r in the
+group), one float per row and group instead of one bit. "min_conflict" then takes the partner of
+least added cost, and "greedy" weighs its candidates by cost pruned; the "reference" partner rule
+(most rows added) has no conflict term and is unchanged. Weights are divided by their maximum, so
+with all weights equal every cost is an exact count and the groups are the unweighted ones.
+
 Output order: groups sorted by their smallest column (for "reference" this is also the published
 list order, section by section); columns ascending inside a group.
 """
@@ -38,10 +46,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from common.configs import check_max_paths
+from compress.kernels.bitsets import column_bitsets, popcount, weighted_overlap
 
 STRATEGIES = ("greedy", "reference", "min_conflict", "reference_window")
 REFERENCE_SECTION_SIZE = 256
@@ -60,21 +68,6 @@ GREEDY_CANDIDATES = (
 
 _CRITERION_REFERENCE = 0
 _CRITERION_MIN_CONFLICT = 1
-
-
-@intrinsic
-def _popcount(typingctx, x):
-    """Hardware popcount of a uint64 (LLVM ctpop)."""
-    if not isinstance(x, types.Integer):
-        return None
-    sig = types.int64(x)
-
-    def codegen(context, builder, signature, args):
-        (val,) = args
-        counted = builder.ctpop(val)
-        return context.cast(builder, counted, signature.args[0], types.int64)
-
-    return sig, codegen
 
 
 def check_arguments(
@@ -113,43 +106,24 @@ def conflict_budget(gamma: float, rows: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _bitsets_by_word(nonzero):
-    """(words, cols) uint64 occupancy; row-major sweep so the inner loop is contiguous."""
-    rows, cols = nonzero.shape
-    n_words = (rows + 63) // 64
-    out = np.zeros((n_words, cols), np.uint64)
-    for r in range(rows):
-        w = r >> 6
-        shift = np.uint64(r & 63)
-        for c in range(cols):
-            out[w, c] |= np.uint64(nonzero[r, c]) << shift
-    return out
-
-
-def _column_bitsets(nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Occupancy bitsets (n_nonzero_cols, words) uint64 and the ids of the nonzero columns."""
-    by_word = _bitsets_by_word(np.ascontiguousarray(nonzero))
-    col_ids = np.flatnonzero(by_word.any(axis=0)).astype(np.int64)
-    # Bit order inside a word is irrelevant: only popcounts of ANDs and ORs are used.
-    return np.ascontiguousarray(by_word[:, col_ids].T), col_ids
-
-
-@njit(cache=True, nogil=True)
-def _combine_core(bits, rows, starts, ends, max_paths, budget, window, criterion):
+def _combine_core(bits, rows, starts, ends, max_paths, budget, window, criterion, top, weighted):
     """Greedy merging over the nonzero columns [starts[s], ends[s]) of each section s.
 
     bits: (n, words) uint64 occupancy, one row per nonzero column, modified in place (slot g holds
-    the union of group g, named after its first column). Returns (head, member_next, n_groups,
-    pruned): head[k] is the slot of the k-th group in list order, member_next chains its columns.
+    the union of group g, named after its first column); top: (n, rows) float64, the heaviest
+    weight per row of each group, used and updated in place only when `weighted`. Returns (head,
+    member_next, n_groups, pruned, cost): head[k] is the slot of the k-th group in list order,
+    member_next chains its columns; cost is the pruned weight (= pruned when not weighted).
     """
     n, n_words = bits.shape
     size = np.ones(n, np.int64)
     conf = np.zeros(n, np.int64)
+    wconf = np.zeros(n, np.float64)
     pop = np.zeros(n, np.int64)
     for g in range(n):
         p = 0
         for w in range(n_words):
-            p += _popcount(bits[g, w])
+            p += popcount(bits[g, w])
         pop[g] = p
     nxt = np.full(n, -1, np.int64)  # next live group in list order
     member_next = np.full(n, -1, np.int64)
@@ -157,6 +131,7 @@ def _combine_core(bits, rows, starts, ends, max_paths, budget, window, criterion
     head = np.empty(n, np.int64)
     n_groups = 0
     pruned = 0
+    cost = 0.0
     for s in range(len(starts)):
         lo = starts[s]
         hi = ends[s]
@@ -170,6 +145,7 @@ def _combine_core(bits, rows, starts, ends, max_paths, budget, window, criterion
             best = -1
             best_prev = -1
             best_ov = 0
+            best_wov = 0.0
             best_key = 0
             if size[b] < max_paths:
                 prev = b
@@ -187,7 +163,7 @@ def _combine_core(bits, rows, starts, ends, max_paths, budget, window, criterion
                         if best != -1 and not skip:
                             if criterion == _CRITERION_REFERENCE:
                                 skip = pop[a] <= best_key
-                            else:
+                            elif not weighted:  # a count bound says nothing of a weighted cost
                                 skip = ov_low > best_ov or (
                                     ov_low >= best_ov and pop[a] - best_ov <= best_key
                                 )
@@ -196,21 +172,25 @@ def _combine_core(bits, rows, starts, ends, max_paths, budget, window, criterion
                             # faster than breaking once ov exceeds the slack.
                             ov = 0
                             for w in range(n_words):
-                                ov += _popcount(bits[a, w] & bits[b, w])
+                                ov += popcount(bits[a, w] & bits[b, w])
                             if ov <= slack:
                                 # rows a adds to b; "fewest both-empty rows" = most of these
                                 key = pop[a] - ov
+                                wov = float(ov)
+                                if weighted and ov > 0 and criterion != _CRITERION_REFERENCE:
+                                    wov = weighted_overlap(bits, top, a, b)
                                 better = False
                                 if best == -1:
                                     better = True
                                 elif criterion == _CRITERION_REFERENCE:
                                     better = key > best_key
                                 else:
-                                    better = ov < best_ov or (ov == best_ov and key > best_key)
+                                    better = wov < best_wov or (wov == best_wov and key > best_key)
                                 if better:
                                     best = a
                                     best_prev = prev
                                     best_ov = ov
+                                    best_wov = wov
                                     best_key = key
                                     if best_key == rows - pop[b] and (
                                         criterion == _CRITERION_REFERENCE or best_ov == 0
@@ -223,17 +203,24 @@ def _combine_core(bits, rows, starts, ends, max_paths, budget, window, criterion
                 head[n_groups] = b
                 n_groups += 1
                 pruned += conf[b]
+                cost += wconf[b]
                 b = nxt[b]
                 continue
+            if weighted and criterion == _CRITERION_REFERENCE and best_ov > 0:
+                best_wov = weighted_overlap(bits, top, best, b)  # the reference never ranked it
             for w in range(n_words):
                 bits[b, w] |= bits[best, w]
+            if weighted:
+                for r in range(rows):
+                    top[b, r] = max(top[b, r], top[best, r])
             conf[b] += conf[best] + best_ov
+            wconf[b] += wconf[best] + best_wov
             pop[b] += pop[best] - best_ov
             size[b] += size[best]
             member_next[tail[b]] = best
             tail[b] = tail[best]
             nxt[best_prev] = nxt[best]
-    return head[:n_groups], member_next, n_groups, pruned
+    return head[:n_groups], member_next, n_groups, pruned, cost
 
 
 @njit(cache=True, nogil=True)
@@ -268,13 +255,32 @@ def _section_bounds(col_ids: np.ndarray, cols: int, section: int | None):
     return cut[:-1].astype(np.int64), cut[1:].astype(np.int64)
 
 
-def _run(col_bits, col_ids, rows, cols, max_paths, budget, section, window, criterion):
+def _column_tops(weights: object, nonzero: np.ndarray, col_ids: np.ndarray) -> np.ndarray:
+    """(nonzero columns, rows) float64: each column's weights, divided by the largest one (equal
+    weights become exactly 1.0, so weighted costs are then exact counts)."""
+    if not isinstance(weights, np.ndarray) or weights.shape != nonzero.shape:
+        shape = getattr(weights, "shape", type(weights).__name__)
+        raise ValueError(
+            f"weights must be a numpy array shaped like nonzero {nonzero.shape}, got {shape}"
+        )
+    w = np.where(nonzero, weights.astype(np.float64), 0.0)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("weights must be finite and >= 0 where nonzero is True")
+    top = w.max(initial=0.0)
+    if top > 0:
+        w /= top
+    return np.ascontiguousarray(w[:, col_ids].T)
+
+
+def _run(col_bits, col_ids, rows, cols, max_paths, budget, section, window, criterion, top):
     starts, ends = _section_bounds(col_ids, cols, section)
-    head, member_next, n_groups, pruned = _combine_core(
-        col_bits.copy(), rows, starts, ends, max_paths, budget, window, criterion
+    weighted = top is not None
+    top = top.copy() if weighted else np.zeros((0, 0))
+    head, member_next, n_groups, pruned, cost = _combine_core(
+        col_bits.copy(), rows, starts, ends, max_paths, budget, window, criterion, top, weighted
     )
     group_ptr, group_cols = _to_csr(head, member_next, col_ids)
-    return group_ptr, group_cols, int(n_groups), int(pruned)
+    return group_ptr, group_cols, int(n_groups), int(pruned), float(cost)
 
 
 def group_columns_with_stats(
@@ -284,34 +290,37 @@ def group_columns_with_stats(
     *,
     section_size: int | None = None,
     strategy: str = "greedy",
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, str]:
     """`group_columns`, plus the pruned-weight count and which candidate won (for "greedy")."""
     check_arguments(nonzero, max_paths, gamma, section_size, strategy)
     rows, cols = nonzero.shape
     budget = conflict_budget(gamma, rows)
     max_paths = int(max_paths)
-    col_bits, col_ids = _column_bitsets(nonzero)
+    col_bits, col_ids = column_bitsets(nonzero)
+    top = None if weights is None else _column_tops(weights, nonzero, col_ids)
     ref_section = REFERENCE_SECTION_SIZE if section_size is None else int(section_size)
     own_section = None if section_size is None else int(section_size)
     big = np.iinfo(np.int64).max
 
     def run(name: str, window: int = WINDOW):
+        section, criterion = own_section, int(name == "min_conflict")
         if name == "reference":
-            return _run(col_bits, col_ids, rows, cols, max_paths, budget, ref_section, big, 0)
-        criterion = 1 if name == "min_conflict" else 0
+            section, window = ref_section, big
         return _run(
-            col_bits, col_ids, rows, cols, max_paths, budget, own_section, window, criterion
+            col_bits, col_ids, rows, cols, max_paths, budget, section, window, criterion, top
         )
 
     if strategy != "greedy":
-        ptr, gcols, _, pruned = run(strategy)
+        ptr, gcols, _, pruned, _ = run(strategy)
         return ptr, gcols, pruned, strategy
+    # candidates are weighed by the cost they prune: the count, or the weight when weighted
     ref = run("reference")
     best, best_name = ref, "reference"
     for name, window in GREEDY_CANDIDATES:
         cand = run(name, window)
-        dominates_ref = cand[2] <= ref[2] and cand[3] <= ref[3]
-        if dominates_ref and (cand[2], cand[3]) < (best[2], best[3]):
+        dominates_ref = cand[2] <= ref[2] and cand[4] <= ref[4]
+        if dominates_ref and (cand[2], cand[4]) < (best[2], best[4]):
             best, best_name = cand, f"{name}@{window}"
     return best[0], best[1], best[3], best_name
 
@@ -323,15 +332,17 @@ def group_columns(
     *,
     section_size: int | None = None,
     strategy: str = "greedy",
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Group the nonzero columns of `nonzero` (rows x cols, bool) into combinable groups.
 
     Returns int64 CSR arrays: group g holds `group_cols[group_ptr[g]:group_ptr[g+1]]`. Every
     nonzero column is in exactly one group; all-zero columns are in none. See the module docstring
     for the strategies; `section_size=None` means 256 for "reference" and no sections otherwise.
+    `weights` (rows x cols, >= 0): the cost of pruning each weight (module docstring).
     """
     group_ptr, group_cols, _, _ = group_columns_with_stats(
-        nonzero, max_paths, gamma, section_size=section_size, strategy=strategy
+        nonzero, max_paths, gamma, section_size=section_size, strategy=strategy, weights=weights
     )
     return group_ptr, group_cols
 
@@ -355,6 +366,7 @@ def group_columns_split(
     *,
     section_size: int | None = None,
     strategy: str = "greedy",
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group each column block [col_splits[i], col_splits[i+1]) on its own.
 
@@ -378,7 +390,12 @@ def group_columns_split(
     offset = 0
     for i, (lo, hi) in enumerate(zip(splits, splits[1:])):
         ptr, gcols = group_columns(
-            nonzero[:, lo:hi], max_paths, gamma, section_size=section_size, strategy=strategy
+            nonzero[:, lo:hi],
+            max_paths,
+            gamma,
+            section_size=section_size,
+            strategy=strategy,
+            weights=None if weights is None else weights[:, lo:hi],
         )
         per_split[i] = len(ptr) - 1
         ptrs.append(ptr[1:] + offset)

@@ -1,10 +1,12 @@
 """Column combining as a pass: prune, group with the kernel, keep one weight per (row, group).
 
-At every event each target is first magnitude-pruned to frac * prune_factor * (1 - 1/alpha) (at
-least as sparse as the masks before it), then its nonzero columns are grouped by
-`group_columns_split` (for an LSTM, groups never mix input and recurrent columns), then in each
-(row, group) only the weight of largest magnitude survives (ties: lowest column). The mask is
-recomputed from the current weights at every event, in place.
+At every event each target is first pruned to frac * prune_factor * (1 - 1/alpha) (at least as
+sparse as the masks before it; one threshold per matrix, gate block or row: `--balance`), then its
+nonzero columns are grouped by `group_columns_split` (for an LSTM, groups never mix input and
+recurrent columns), then in each (row, group) only the weight of highest score survives (ties:
+lowest column). The score is |w|, or with `--keep saliency` / `--keep activation` a score on
+calibration inputs (compress.calibration), which the grouping then also weighs its conflicts by. The mask is recomputed from the
+current weights at every event, in place.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from compress.kernels.column_combine import group_columns_split
 from compress.parametrize import Mask, MaskPass, find
 from compress.passes.combining import combine
 from compress.passes.prune import LABEL as PRUNE_LABEL
-from compress.passes.prune import magnitude_keep
+from compress.passes.prune import Scorer, balanced_keep, magnitude, magnitude_keep
 from compress.targets import WeightTarget
 
 LABEL = "combine"
@@ -72,6 +74,7 @@ class CombinePass(MaskPass):
     name = LABEL
     mask_type = CombineMask
     config: CombineConfig
+    scorer: Scorer = staticmethod(magnitude)  # --keep saliency sets a calibrated one
 
     def groups_of(self, t: WeightTarget) -> Groups | None:
         """The groups of the last event (None before any event)."""
@@ -90,16 +93,24 @@ class CombinePass(MaskPass):
         c = self.config
         for t in targets:
             w = self._pre_weight(t)
-            zero_frac = float((w == 0).sum()) / w.numel()
-            keep = magnitude_keep(w.abs(), max(frac * c.combine_sparsity, zero_frac)) & (w != 0)
-            mag = (w.abs() * keep).float().cpu().numpy()
-            ptr, cols, per_split = group_columns_split(
+            score = self.scorer(t, w)
+            if c.balance == "none":
+                zero_frac = float((w == 0).sum()) / w.numel()
+                keep = magnitude_keep(score, max(frac * c.combine_sparsity, zero_frac))
+            else:
+                keep = balanced_keep(score, frac * c.combine_sparsity, c.balance, t.row_blocks)
+            keep &= w != 0
+            # the score of every weight still in play: the kernel's conflict weights (saliency)
+            # and the keep-one rule's ranking per (row, group)
+            mag = (score * keep).float().cpu().numpy()
+            ptr, cols, _ = group_columns_split(
                 mag > 0,
                 t.col_splits,
                 c.max_paths,
                 c.gamma,
                 section_size=c.section_size,
                 strategy=c.strategy,
+                weights=mag if c.keep != "magnitude" else None,
             )
             cols = sorted_groups(ptr, cols)
             kept, _, _, _ = combine(mag, ptr, cols)

@@ -19,6 +19,7 @@ from common.atomic import atomic_write_text
 from common.datasets import DatasetError
 from common.runtime import configure_cpu
 from compress.packing import PackedModel
+from lstmpack.run import small_dense
 from lstmpack.run.compressed import compressed_stage
 from lstmpack.run.config import Context, prepare
 from lstmpack.run.dense import dense_stage
@@ -32,7 +33,8 @@ from lstmpack.run.records import (
 
 
 def run(ctx: Context) -> int:
-    """The stages after the checks: dense, then compressed, then the table."""
+    """The stages after the checks: dense, then compressed (or, with --small-dense, the small
+    dense model), then the table."""
     spec, cfg, run, run_dir = ctx.spec, ctx.cfg, ctx.run, ctx.run_dir
     metrics_path = run_dir / "metrics.json"
     if (
@@ -44,22 +46,31 @@ def run(ctx: Context) -> int:
         return 0
     # config.json goes first, so a run killed at any later point can be resumed by its settings
     run_dir.mkdir(parents=True, exist_ok=True)
-    record = compressed_config_record(run, run_dir, ctx.dense_dir, spec.config_to_dict(cfg))
+    record = (
+        small_dense.config_record(ctx)
+        if run.small_dense
+        else compressed_config_record(run, run_dir, ctx.dense_dir, spec.config_to_dict(cfg))
+    )
     write_json(run_dir / "config.json", record)
     write_json(metrics_path, {"status": "running", "error": None})
     try:
         ctx.data = spec.load_data(cfg, ctx.args.data_dir, verify=not ctx.args.no_verify)
-        dense_model, dense_metrics = dense_stage(ctx)
-        dense_packed = PackedModel.load(ctx.dense_dir / "packed")
-        dense_hw = simulate_packed(dense_packed.to_json(), run.hw)
-        metrics, hw = compressed_stage(ctx, dense_model)
+        if run.small_dense:
+            metrics, rows = small_dense.small_dense_stage(ctx)
+        else:
+            dense_model, dense_metrics = dense_stage(ctx)
+            dense_packed = PackedModel.load(ctx.dense_dir / "packed")
+            dense_hw = simulate_packed(dense_packed.to_json(), run.hw)
+            metrics, hw = compressed_stage(ctx, dense_model)
+            metrics["dense"] = {
+                "quality": dense_metrics["quality"],
+                "hwsim_total": dense_hw["total"],
+            }
+            rows = [("dense", dense_metrics, dense_hw), (run.run_id(), metrics, hw)]
     except Exception as e:
         write_json(metrics_path, {"status": "failed", "error": f"{type(e).__name__}: {e}"})
         raise
-    metrics["dense"] = {"quality": dense_metrics["quality"], "hwsim_total": dense_hw["total"]}
-    table = format_table(
-        [("dense", dense_metrics, dense_hw), (run.run_id(), metrics, hw)], spec.metric
-    )
+    table = format_table(rows, spec.metric)
     atomic_write_text(run_dir / "table.md", table + "\n")
     write_json(metrics_path, metrics)
     print(table)

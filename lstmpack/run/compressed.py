@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from common.spec import Finetune
 from compress.config import QuantConfig
 from compress.packing import PackedModel, unpack_dense
 from compress.passes.combine import CombinePass
@@ -18,7 +17,9 @@ from compress.passes.quantize import QuantizePass
 from compress.pipeline import Pipeline
 from compress.schedule import Schedule
 from compress.targets import find_targets
+from lstmpack.run import calibrated
 from lstmpack.run.config import Context, RunConfig
+from lstmpack.run.joint import train_under_pipeline
 from lstmpack.run.records import packed_summary, simulate_packed, write_json
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def build_pipeline(
         start_step=0,
         end_step=end,
     )
-    return Pipeline(passes, schedule, pattern=targets), quant
+    return Pipeline(passes, schedule, pattern=targets, regrow=run.regrow), quant
 
 
 def rebuild_from_packed(
@@ -103,25 +104,19 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
     t0 = time.time()
     torch.manual_seed(run.seed)
     model = spec.build(cfg, data)
-    model.load_state_dict(dense_model.state_dict())
+    if run.recipe == "posthoc":  # joint trains the fresh model, initialised as the dense one was
+        model.load_state_dict(dense_model.state_dict())
     targets = run.targets or spec.default_targets
     pipe, quant = build_pipeline(run, spec.steps_per_epoch(cfg, data), targets)
     pipe.prepare(model)
+    calib = calibrated.attach(ctx, model, pipe)  # --keep saliency, --reconstruct
     if quant is not None and run.quant.mode == "qat":
         quant.calibrate(*spec.calibration(model, data, cfg))
     train_info: dict[str, Any] = {}
     if run.finetune_epochs == 0:
         pipe.apply_event(pipe.n_events)
     else:
-        ft = Finetune(
-            epochs=run.finetune_epochs,
-            resume=ctx.args.resume,
-            state=pipe,
-            on_step=pipe.on_step,
-            lr_scale=run.lr_scale,
-            max_steps=run.finetune_steps,
-        )
-        train_info = spec.finetune(model, data, cfg, run_dir / "train", ft)
+        train_info = train_under_pipeline(ctx, model, pipe, dense_model)
         if pipe.events_done < pipe.n_events:
             pipe.apply_event(pipe.n_events)
     if quant is not None and run.quant.mode == "ptq":
@@ -148,6 +143,8 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
         "act_ranges": quant.act_ranges() if quant is not None else None,
         "train": train_info,
     }
+    if calib is not None:  # their cost (seconds of calibration and solving) and effect
+        metrics["calibrated"] = calib.record()
     return metrics, hw
 
 

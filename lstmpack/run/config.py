@@ -19,6 +19,9 @@ from common.spec import ModelSpec
 from compress.config import QUANT_MODES, STRATEGIES, CombineConfig, PruneConfig, QuantConfig
 from hwsim.config import DATAFLOWS, HwConfig, parse_array
 from lstmpack.registry import MODELS, PRESETS, check_preset, get_spec
+from lstmpack.run import calibrated, recipe
+from lstmpack.run.columns import HELP as SMALL_DENSE_HELP
+from lstmpack.run.columns import parse_columns, resolve
 from lstmpack.run.records import changed_settings, hw_settings, read_json
 
 DESCRIPTION = (
@@ -41,17 +44,32 @@ class RunConfig:
     hw: HwConfig  # --array and --dataflow; hwsim's defaults for everything else
     lr_scale: float = 1.0
     finetune_steps: int = 0  # cap on fine-tuning optimizer steps; 0 = the full epochs
+    recipe: str = "posthoc"  # recipe.RECIPES; joint: finetune_epochs are the dense epochs
+    l1: float = 0.0  # L1 penalty on the masked targeted weights until the last event
+    regrow: bool = True  # masks rebuilt from the raw weights at every event; False: only shrink
+    distill: tuple[float, float] | None = None  # (T, W): + W T^2 KL(dense teacher || student)
+    lr_rewind: bool = False  # fine-tune on the tail of the dense run's own lr schedule
+    small_dense: int = 0  # --small-dense: the baseline's target array columns; 0 = compress
+    reconstruct: bool = False  # re-solve the kept weights on calibration inputs at every event
+
+    def _training_tag(self) -> str:
+        """-joint, or -ft<epochs>[x<step cap>] for the posthoc fine-tune."""
+        if self.recipe == "joint":
+            return "-joint"
+        steps = f"x{self.finetune_steps}" if self.finetune_steps else ""
+        return f"-ft{self.finetune_epochs}{steps}"
 
     def run_id(self) -> str:
+        if self.small_dense:  # a dense model, not a compressed one: none of the settings below
+            return f"small-dense-{self.preset}-s{self.seed}-c{self.small_dense}"
         c, q = self.combine, self.quant
         bits = "fp" if not q.weights_on else f"w{q.bits}"
         acts = "" if not q.acts_on else f"a{q.act_bits}"
         quant = "" if q.mode == "off" or (not q.weights_on and not q.acts_on) else f"-{q.mode}"
         sp = f"-sp{self.prune.final_sparsity:g}" if self.prune.final_sparsity > 0 else ""
         return (
-            f"a{c.max_paths}-g{c.gamma:g}{sp}-{bits}{acts}{quant}-ft{self.finetune_epochs}"
-            f"{f'x{self.finetune_steps}' if self.finetune_steps else ''}"
-            f"-{self.preset}-s{self.seed}"
+            f"a{c.max_paths}-g{c.gamma:g}{sp}-{bits}{acts}{quant}{self._training_tag()}"
+            f"{recipe.tags(self)}{calibrated.tags(self)}-{self.preset}-s{self.seed}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +77,10 @@ class RunConfig:
         for name in ("prune", "combine", "quant"):
             d[name] = d[name].to_dict()
         d["hw"] = hw_settings(self.hw)
-        return d
+        for name, default in recipe.DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        return calibrated.drop_defaults(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -68,6 +89,8 @@ class RunConfig:
         d["combine"] = CombineConfig.from_dict(d["combine"])
         d["quant"] = QuantConfig.from_dict(d["quant"])
         d["hw"] = from_dict(HwConfig, d["hw"])
+        if d.get("distill") is not None:
+            d["distill"] = tuple(d["distill"])
         return from_dict(cls, d)
 
 
@@ -89,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gamma", type=float, default=1.75, help="conflict budget per group, >= 0")
     p.add_argument("--sparsity", type=float, default=0.0, help="final prune rate in [0, 1)")
     p.add_argument("--prune-schedule", default="cubic", help="cubic | linear | one-shot")
-    p.add_argument("--prune-events", type=int, default=8, help="prune/combine events (>= 1)")
+    p.add_argument(
+        "--prune-events", type=int, default=None, help="prune/combine events (>= 1; 8, joint: 10)"
+    )
     p.add_argument("--gate-aware", action="store_true", help="rank LSTM gate blocks separately")
     p.add_argument("--section-size", type=int, default=None, help="column window of a group")
     p.add_argument("--strategy", default="greedy", help=f"one of: {', '.join(STRATEGIES)}")
@@ -104,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on fine-tuning steps (default: preset's)",
     )
     p.add_argument("--lr-scale", type=float, default=1.0, help="fine-tuning lr / preset lr")
+    recipe.add_flags(p)
+    calibrated.add_flags(p)
     p.add_argument("--targets", default=None, help="regex over module names (default: LSTMs)")
     p.add_argument("--array", default="128x128", help="systolic array RxC (default 128x128)")
     p.add_argument("--dataflow", default="ws", help=f"one of: {', '.join(DATAFLOWS)}")
@@ -116,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--seed", type=int, default=None, help="default: the preset's seed")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--small-dense", nargs="?", const="auto", metavar="COLUMNS", help=SMALL_DENSE_HELP
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     return p
 
@@ -153,6 +183,8 @@ def run_config_from_args(
     check_max_paths(args.max_paths, "--max-paths (alpha)")
     if not args.gamma >= 0:
         raise ValueError(f"--gamma must be >= 0; got {args.gamma}")
+    rcp = recipe.settings(args)
+    calibrated.check_flags(args)
     return RunConfig(
         model=args.model,
         preset=args.preset,
@@ -160,14 +192,19 @@ def run_config_from_args(
         prune=PruneConfig(
             final_sparsity=args.sparsity,
             schedule=args.prune_schedule,
-            n_events=args.prune_events,
+            n_events=rcp["n_events"],
             gate_aware=args.gate_aware,
+            keep=args.keep,
+            balance=args.balance,
         ),
         combine=CombineConfig(
             max_paths=args.max_paths,
             gamma=args.gamma,
             section_size=args.section_size,
             strategy=args.strategy,
+            prune_factor=rcp["prune_factor"],
+            keep=args.keep,
+            balance=args.balance,
         ),
         quant=QuantConfig(mode=args.quant, bits=args.bits, act_bits=args.act_bits),
         finetune_epochs=default_finetune if args.finetune_epochs is None else args.finetune_epochs,
@@ -175,6 +212,13 @@ def run_config_from_args(
         hw=HwConfig(rows=rows, cols=cols, dataflow=args.dataflow),
         lr_scale=args.lr_scale,
         finetune_steps=default_steps if args.finetune_steps is None else args.finetune_steps,
+        recipe=args.recipe,
+        l1=args.l1,
+        regrow=not args.no_regrow,
+        distill=rcp["distill"],
+        lr_rewind=args.lr_rewind,
+        small_dense=parse_columns(args.small_dense),
+        reconstruct=args.reconstruct,
     )
 
 
@@ -206,7 +250,15 @@ def prepare(argv: list[str] | None) -> Context:
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
     run = run_config_from_args(args, spec.finetune_epochs(cfg), cfg.seed, spec.finetune_steps(cfg))
+    recipe.check_features(spec, args)
+    if run.recipe == "joint":  # the joint stage trains as long as the dense run
+        run = replace(
+            run, finetune_epochs=spec.dense_epochs(cfg), finetune_steps=spec.dense_max_steps(cfg)
+        )
+    if args.small_dense is not None:
+        run = resolve(args, cfg, run, runs_root(args.runs_root) / args.model)
     dataset_dir(spec.dataset, args.data_dir, verify=not args.no_verify)
+    calibrated.check_targets(spec, cfg, args, run)  # builds the model: after the data check
     root = runs_root(args.runs_root) / args.model
     run_dir = Path(args.run_dir) if args.run_dir else root / run.run_id()
     dense_dir = root / f"dense-{args.preset}-s{run.seed}"

@@ -138,6 +138,7 @@ def packed_summary(packed) -> dict[str, Any]:
                 "column_reduction": layer.cols / max(layer.groups, 1),
                 "weight_bits": layer.weight_bits,
                 "bytes": bytes_l,
+                "empty_rows": empty_rows(layer),
             }
         )
         nnz += layer.nnz
@@ -153,6 +154,15 @@ def packed_summary(packed) -> dict[str, Any]:
         "model_bytes": int(math.ceil(model_bytes)),
         "layers": layers,
     }
+
+
+def empty_rows(layer) -> list[int]:
+    """Rows of a packed layer with no nonzero weight, per row block: an LSTM's gates i, f, g, o
+    (a gate row with no weight left is a constant), else the whole matrix as one block."""
+    import numpy as np
+
+    empty = ~(np.asarray(layer.control) >= 0).any(axis=1)
+    return [int(b.sum()) for b in np.split(empty, 4 if layer.kind == "lstm" else 1)]
 
 
 def simulate_packed(packed_json: dict, hw: HwConfig, spike_rates=None) -> dict[str, Any]:

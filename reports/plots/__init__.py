@@ -6,9 +6,11 @@ are drawn only for runs of the matching model on the "paper" preset. Each functi
 Figure, or None when the runs hold nothing to draw (the caller says why in the index).
 
 One module a job: `style` (the look, saving), `frame` (helpers over the runs frame), then one
-module per figure: `quality` (1, 2), `sweeps` (3), `matrix` (4), `spiking` (5).
+module per figure: `quality` (1, 2), `sweeps` (3), `matrix` (4), `spiking` (5), `cycles` (6).
+The equal-columns small dense runs are drawn as hollow black crosses wherever they appear.
 """
 
+from reports.plots.cycles import alpha_series, fig_cycles_alpha
 from reports.plots.frame import (
     pareto_front,
     quality,
@@ -34,6 +36,8 @@ from reports.plots.style import (
     DPI,
     LINESTYLES,
     MARKERS,
+    SMALL_DENSE_LABEL,
+    SMALL_DENSE_STYLE,
     Anchor,
     anchors_for,
     marker_size,
@@ -54,10 +58,14 @@ __all__ = [
     "LINESTYLES",
     "MARKERS",
     "REMOVED",
+    "SMALL_DENSE_LABEL",
+    "SMALL_DENSE_STYLE",
     "ZERO",
     "Anchor",
+    "alpha_series",
     "anchors_for",
     "fig_cost_quality",
+    "fig_cycles_alpha",
     "fig_matrix",
     "fig_sparsity_quality",
     "fig_spiking",

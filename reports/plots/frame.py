@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from reports.plots.style import DENSE_STYLE, Anchor, anchors_for, style
+from reports.plots.style import (
+    DENSE_STYLE,
+    SMALL_DENSE_LABEL,
+    SMALL_DENSE_STYLE,
+    Anchor,
+    anchors_for,
+    style,
+)
 from reports.tables import quality_label
 
 
@@ -72,6 +79,18 @@ def draw_anchors(ax, df: pd.DataFrame) -> list[Anchor]:
 
 def dense_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["kind"] == "dense"]
+
+
+def small_dense_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["kind"] == "small_dense"]
+
+
+def draw_small_dense(ax, x: Sequence[float], y: Sequence[float]) -> None:
+    """The small dense runs as one series of hollow crosses, in the order of x."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.size:
+        order = np.argsort(xs, kind="stable")
+        ax.plot(xs[order], ys[order], label=SMALL_DENSE_LABEL, zorder=5, **SMALL_DENSE_STYLE)
 
 
 def num_text(v: float) -> str:

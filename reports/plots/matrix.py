@@ -27,6 +27,17 @@ def read_packed_layer(run_dir: str | os.PathLike, layer: str | None = None) -> P
 
 GROUP_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
 ZERO, REMOVED = 0, 1
+GATES = ("i", "f", "g", "o")  # an LSTM's gate blocks, in row order
+
+
+def empty_rows_note(layer: PackedLayer) -> str:
+    """How many rows compression left with no weight (per gate for an LSTM, where such a row
+    is a gate stuck at its bias)."""
+    empty = ~(layer.control >= 0).any(axis=1)
+    if layer.kind != "lstm":
+        return f"Rows left with no weight: {int(empty.sum())} of {layer.rows}"
+    counts = ", ".join(f"{g} {int(b.sum())}" for g, b in zip(GATES, np.split(empty, 4)))
+    return f"Gate rows left with no weight: {counts} (of {layer.rows // 4} per gate)"
 
 
 def matrix_images(
@@ -118,6 +129,7 @@ def fig_matrix(
     caption = (
         f"Layer {pl.name} of run {run_id} ({pl.rows}×{pl.cols} weights, {pl.groups} groups, "
         f"α={pl.max_paths}, γ={pl.gamma:g}). {crop}; left, those columns in group order; right, "
-        f"the same groups packed into one array column each. {before_note.capitalize()}."
+        f"the same groups packed into one array column each. {before_note.capitalize()}. "
+        f"{empty_rows_note(pl)}."
     )
     return fig, caption

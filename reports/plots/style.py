@@ -17,6 +17,17 @@ COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#7F
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
 LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 DENSE_STYLE = {"marker": "*", "markersize": 15, "color": "black", "linestyle": "none"}
+# The equal-columns small dense model (compress.run --small-dense): a baseline too, so black, but
+# hollow, to stay apart from the dense star
+SMALL_DENSE_STYLE = {
+    "marker": "P",
+    "markersize": 11,
+    "color": "black",
+    "markerfacecolor": "white",
+    "markeredgewidth": 1.4,
+    "linestyle": "none",
+}
+SMALL_DENSE_LABEL = "small dense (equal columns)"
 DPI = 150
 
 

@@ -21,7 +21,7 @@ def test_report_writes_tables_figures_and_an_index_linking_them(
     links = re.findall(r"\]\(([^)]+)\)", index)
     for link in links:
         assert (out / link).is_file(), link
-    for stem in ("sparsity_quality", "cost_quality", "sweeps", "matrix"):
+    for stem in ("sparsity_quality", "cost_quality", "sweeps", "matrix", "cycles_alpha"):
         assert f"figures/ptbc-cpu-{stem}.png" in links
     assert (out / "figures" / "ptbc-cpu-matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for ext in ("md", "csv", "tex"):

@@ -60,11 +60,12 @@ def test_markdown_has_the_issue_columns_and_one_line_per_run(made_sweep_ro: Path
         "array columns",
         "packing eff.",
         "test BPC ↓",
-        "cycles",
+        "cycles @16x16",  # the made runs' own array (hwsim.json)
+        "cycles @32x32",  # simulated from packed.json
         "util.",
         "energy (µJ)",
         "model bytes",
-        "cycles / dense",
+        "cycles / dense @16x16",
     ):
         assert col in header, col
     dense_cells = [c.strip() for c in lines[2].strip("|").split("|")]

@@ -1,0 +1,130 @@
+"""The training recipe's flags (`--recipe`, `--prune-factor`, `--l1`, `--no-regrow`,
+`--distill`, `--lr-rewind`): their help, their checks before anything is written, the values they
+resolve to, and their part of the run id.
+
+posthoc compresses the trained dense model and fine-tunes it; joint trains a fresh model under
+the passes on the dense preset's own schedule (Kung, McDanel and Zhang's joint optimization).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from common.distill import parse_distill
+
+RECIPES = ("posthoc", "joint")
+# per recipe: the combine pre-prune's share of 1 - 1/alpha (0.8 is the published train.py's
+# max_prune_rate; posthoc keeps the 1.0 it always had) and the number of prune events (the
+# published 10 for joint)
+PRUNE_FACTOR = {"posthoc": 1.0, "joint": 0.8}
+PRUNE_EVENTS = {"posthoc": 8, "joint": 10}
+# RunConfig fields of the recipe, left out of config.json at their defaults so that the records
+# (and --resume) of runs made before they existed stay as they were
+DEFAULTS = {"recipe": "posthoc", "l1": 0.0, "regrow": True, "distill": None, "lr_rewind": False}
+
+
+def add_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--recipe",
+        default="posthoc",
+        help="posthoc: compress the trained dense model, then fine-tune it (default); joint: "
+        "train from the first step under the passes on the dense preset's own schedule, prune "
+        "and combine events over its first half",
+    )
+    p.add_argument(
+        "--prune-factor",
+        type=float,
+        default=None,
+        help="combining pre-prunes to prune_factor * (1 - 1/alpha), in (0, 1] (default 1.0; "
+        "joint: 0.8, as published)",
+    )
+    p.add_argument(
+        "--l1",
+        type=float,
+        default=0.0,
+        help="L1 penalty coefficient on the targeted (masked) weights until the last event, >= 0",
+    )
+    p.add_argument(
+        "--no-regrow",
+        action="store_true",
+        help="masks only shrink (default: rebuilt from the raw weights at every event, as "
+        "published, so pruned weights may come back)",
+    )
+    p.add_argument(
+        "--distill",
+        default=None,
+        metavar="T,W",
+        help="add W * T^2 * KL(teacher || student) at temperature T to the training loss (the "
+        "T^2 factor as Hinton et al.), the teacher being the dense model (frozen, eval mode, "
+        "same batches); T > 0, W >= 0 (default off)",
+    )
+    p.add_argument(
+        "--lr-rewind",
+        action="store_true",
+        help="fine-tune on the last k steps of the dense run's own lr schedule (k = the "
+        "fine-tuning steps; Renda, Frankle and Carbin, ICLR'20) instead of a constant rate",
+    )
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The checks of the recipe flags (ValueError naming the flag), and the values they resolve
+    to: prune_factor, n_events (from --prune-events), distill (T, W) or None."""
+    if args.recipe not in RECIPES:
+        raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}; got {args.recipe!r}")
+    if args.recipe == "joint":
+        given = [("--finetune-epochs", args.finetune_epochs is not None),
+                 ("--finetune-steps", args.finetune_steps is not None),
+                 ("--lr-rewind", args.lr_rewind)]  # fmt: skip
+        for flag, on in given:
+            if on:
+                raise ValueError(
+                    f"{flag} applies to --recipe posthoc; --recipe joint trains on the dense "
+                    "preset's own schedule"
+                )
+        if args.quant == "qat":
+            raise ValueError(
+                "--quant qat calibrates activation ranges before training, on the untrained "
+                "model with --recipe joint: use --quant ptq (ranges from the trained model)"
+            )
+    pf = PRUNE_FACTOR[args.recipe] if args.prune_factor is None else args.prune_factor
+    if not 0.0 < pf <= 1.0:
+        raise ValueError(f"--prune-factor must be in (0, 1]; got {pf}")
+    if not (args.l1 >= 0 and math.isfinite(args.l1)):
+        raise ValueError(f"--l1 must be a finite number >= 0; got {args.l1}")
+    return {
+        "prune_factor": pf,
+        "n_events": PRUNE_EVENTS[args.recipe] if args.prune_events is None else args.prune_events,
+        "distill": None if args.distill is None else parse_distill(args.distill),
+    }
+
+
+def check_features(spec: Any, args: argparse.Namespace) -> None:
+    """ValueError when a flag asks the model's fine-tune for what it does not implement (the
+    spec's FEATURES)."""
+    asked = [("--recipe joint", "joint", args.recipe == "joint"),
+             ("--distill", "distill", args.distill is not None),
+             ("--lr-rewind", "lr_rewind", args.lr_rewind),
+             ("--l1", "l1", args.l1 != 0)]  # fmt: skip
+    have = getattr(spec, "FEATURES", frozenset())
+    for flag, feature, on in asked:
+        if on and feature not in have:
+            raise ValueError(f"{flag} is not implemented for --model {args.model}")
+
+
+def tags(run: Any) -> str:
+    """The run id's part for the recipe flags of `run` (a RunConfig) that differ from their
+    defaults (the joint recipe's own part, "-joint", replaces the fine-tune's)."""
+    out = []
+    if run.combine.prune_factor != PRUNE_FACTOR[run.recipe]:
+        out.append(f"pf{run.combine.prune_factor:g}")
+    if run.l1:
+        out.append(f"l1_{run.l1:g}")
+    if not run.regrow:
+        out.append("noregrow")
+    if run.distill is not None:
+        out.append(f"kd{run.distill[0]:g}x{run.distill[1]:g}")
+    if run.lr_rewind:
+        out.append("rewind")
+    return "".join(f"-{t}" for t in out)
