@@ -46,7 +46,8 @@ def check_calibration_targets(targets: list[WeightTarget], what: str) -> None:
         if t.kind not in CALIBRATED_KINDS:
             raise ValueError(
                 f"{what} needs each target's inputs, but target {t.name!r} is an {t.kind} "
-                f"(only LSTM layers and nn.Linear have them); choose --targets without it"
+                f"(only LSTM layers and nn.Linear have them); choose --targets without it, or "
+                f"--keep magnitude --no-reconstruct"
             )
 
 

@@ -24,24 +24,27 @@ RUN_DEFAULTS = {"reconstruct": False}
 def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--balance",
-        default="none",
+        default=None,
         help=f"one of {', '.join(BALANCES)}: where the prune pass and the combine pass's "
-        "pre-prune set their threshold: one per matrix (none, default), per LSTM gate block "
-        "(gate), or per row (row: every row keeps the same share)",
+        "pre-prune set their threshold: one per matrix (none), per LSTM gate block (gate), or "
+        "per row (row: every row keeps the same share); default row, joint: none",
     )
     p.add_argument(
         "--keep",
-        default="magnitude",
+        default=None,
         help=f"one of {', '.join(KEEPS)}: how weights are ranked when pruning and when one "
-        "weight per (row, group) is kept: |w| (default); on calibration inputs X (H = X X^T), "
-        "the OBS saliency w^2 / [H^-1]_jj (saliency) or w^2 H_jj (activation, Wanda's score), "
-        "which the grouping then also minimises",
+        "weight per (row, group) is kept: |w| (magnitude); on calibration inputs X "
+        "(H = X X^T), the OBS saliency w^2 / [H^-1]_jj (saliency) or w^2 H_jj (activation, "
+        "Wanda's score), which the grouping then also minimises; default activation, joint: "
+        "magnitude",
     )
     p.add_argument(
         "--reconstruct",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="after every prune event, re-solve each row's kept weights by damped least squares "
-        "on calibration inputs, layer by layer from the bottom",
+        "on calibration inputs, layer by layer from the bottom (default on, joint: off; "
+        "--no-reconstruct: masking alone)",
     )
 
 

@@ -111,7 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-paths", type=int, default=3, help="alpha: columns per group (>= 1)")
     p.add_argument("--gamma", type=float, default=1.75, help="conflict budget per group, >= 0")
     p.add_argument("--sparsity", type=float, default=0.0, help="final prune rate in [0, 1)")
-    p.add_argument("--prune-schedule", default="cubic", help="cubic | linear | one-shot")
+    p.add_argument(
+        "--prune-schedule",
+        default=None,
+        help="cubic | linear | one-shot (default one-shot: the final masks at the first step, "
+        "so the fine-tune recovers from one re-solved start instead of re-pruning; joint: "
+        "cubic)",
+    )
     p.add_argument(
         "--prune-events", type=int, default=None, help="prune/combine events (>= 1; 8, joint: 10)"
     )
@@ -183,7 +189,7 @@ def run_config_from_args(
     check_max_paths(args.max_paths, "--max-paths (alpha)")
     if not args.gamma >= 0:
         raise ValueError(f"--gamma must be >= 0; got {args.gamma}")
-    rcp = recipe.settings(args)
+    rcp = recipe.settings(args)  # first: it fills in the recipe's selection defaults
     calibrated.check_flags(args)
     return RunConfig(
         model=args.model,

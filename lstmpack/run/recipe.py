@@ -20,6 +20,25 @@ RECIPES = ("posthoc", "joint")
 # published 10 for joint)
 PRUNE_FACTOR = {"posthoc": 1.0, "joint": 0.8}
 PRUNE_EVENTS = {"posthoc": 8, "joint": 10}
+# per recipe: the selection flags' defaults, the best of each measured on ptbc cpu at alpha 3
+# (BENCHMARKS.md, "Column combining that keeps accuracy"). posthoc: masks set once at the first
+# step (one-shot), balanced per row, scored on calibration inputs and re-solved, so the fine-tune
+# recovers from a start that is not broken instead of re-pruning it; joint: as measured, plain
+# magnitude events on a cubic ramp (the selection flags there are not measured yet)
+SELECTION = {
+    "posthoc": {
+        "balance": "row",
+        "keep": "activation",
+        "reconstruct": True,
+        "prune_schedule": "one-shot",
+    },
+    "joint": {
+        "balance": "none",
+        "keep": "magnitude",
+        "reconstruct": False,
+        "prune_schedule": "cubic",
+    },
+}
 # RunConfig fields of the recipe, left out of config.json at their defaults so that the records
 # (and --resume) of runs made before they existed stay as they were
 DEFAULTS = {"recipe": "posthoc", "l1": 0.0, "regrow": True, "distill": None, "lr_rewind": False}
@@ -70,9 +89,13 @@ def add_flags(p: argparse.ArgumentParser) -> None:
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The checks of the recipe flags (ValueError naming the flag), and the values they resolve
-    to: prune_factor, n_events (from --prune-events), distill (T, W) or None."""
+    to: prune_factor, n_events (from --prune-events), distill (T, W) or None. Fills in `args`
+    the selection flags left at None with the recipe's defaults (SELECTION)."""
     if args.recipe not in RECIPES:
         raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}; got {args.recipe!r}")
+    for flag, default in SELECTION[args.recipe].items():
+        if getattr(args, flag) is None:
+            setattr(args, flag, default)
     if args.recipe == "joint":
         given = [("--finetune-epochs", args.finetune_epochs is not None),
                  ("--finetune-steps", args.finetune_steps is not None),

@@ -86,8 +86,8 @@ def test_distillation_at_weight_zero_packs_the_same_bytes_as_no_distillation(joi
     runs = joint_run["runs"]
     assert R.main(_argv(joint_run["data"], runs)) == 0
     assert R.main(_argv(joint_run["data"], runs, "--distill", "2,0")) == 0
-    plain = runs / "ptbc" / "a3-g1.75-w8a8-ptq-ft1-smoke-s1111"
-    kd = runs / "ptbc" / "a3-g1.75-w8a8-ptq-ft1-kd2x0-smoke-s1111"
+    plain = runs / "ptbc" / "a3-g1.75-w8a8-ptq-ft1-balrow-act-rec-smoke-s1111"
+    kd = runs / "ptbc" / "a3-g1.75-w8a8-ptq-ft1-kd2x0-balrow-act-rec-smoke-s1111"
     assert (kd / "packed.npz").read_bytes() == (plain / "packed.npz").read_bytes()
     assert _read(kd / "metrics.json")["quality"] == _read(plain / "metrics.json")["quality"]
     assert _read(kd / "metrics.json")["train"]["teacher_time_s"] > 0
@@ -126,13 +126,15 @@ def _run(*flags: str) -> C.RunConfig:
 
 
 def test_recipe_flags_enter_the_run_id_only_away_from_their_defaults():
-    assert _run().run_id() == "a3-g1.75-w8a8-ptq-ft1-cpu-s0"
-    assert _run("--prune-factor", "1").run_id() == "a3-g1.75-w8a8-ptq-ft1-cpu-s0"
+    assert _run().run_id() == "a3-g1.75-w8a8-ptq-ft1-balrow-act-rec-cpu-s0"
+    assert _run("--prune-factor", "1").run_id() == "a3-g1.75-w8a8-ptq-ft1-balrow-act-rec-cpu-s0"
     assert _run("--recipe", "joint").run_id() == "a3-g1.75-w8a8-ptq-joint-cpu-s0"
     assert _run("--recipe", "joint", "--prune-factor", "0.8").run_id().endswith("-joint-cpu-s0")
     full = _run("--prune-factor", "0.8", "--l1", "1e-5", "--no-regrow", "--distill", "2,0.5",
                 "--lr-rewind")  # fmt: skip
-    assert full.run_id() == ("a3-g1.75-w8a8-ptq-ft1-pf0.8-l1_1e-05-noregrow-kd2x0.5-rewind-cpu-s0")
+    assert full.run_id() == (
+        "a3-g1.75-w8a8-ptq-ft1-pf0.8-l1_1e-05-noregrow-kd2x0.5-rewind-balrow-act-rec-cpu-s0"
+    )
 
 
 def test_recipe_settings_stay_out_of_config_json_at_their_defaults_and_round_trip():

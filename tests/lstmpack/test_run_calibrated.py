@@ -44,17 +44,24 @@ class BuildingSpec(FakeSpec):
 
 
 @pytest.mark.parametrize(
-    "flag", [["--reconstruct"], ["--keep", "saliency"], ["--keep", "activation"]]
+    ("flag", "named"),
+    [
+        ([], "--reconstruct"),  # the posthoc default re-solves, so it needs the inputs too
+        (["--reconstruct", "--keep", "magnitude"], "--reconstruct"),
+        (["--keep", "saliency", "--no-reconstruct"], "--keep saliency"),
+        (["--keep", "activation", "--no-reconstruct"], "--keep activation"),
+    ],
 )
 def test_calibrated_flags_refuse_a_target_without_calibration_inputs_before_training(
     env,  # noqa: F811
     capsys,
     monkeypatch,
     flag,
+    named,
 ):
     monkeypatch.setattr(C, "get_spec", lambda n: BuildingSpec())
     argv = ["--model", "fake", "--targets", "^(emb|rnn)$", *flag]
-    _fails(env, capsys, argv, " ".join(flag), "target 'emb' is an embedding")
+    _fails(env, capsys, argv, named, "target 'emb' is an embedding")
     # the LSTM alone has its inputs: the checks pass (nothing is written by prepare)
     C.prepare(["--model", "fake", "--targets", "^rnn$", *flag, *env["base"]])
 
@@ -64,7 +71,8 @@ def _run(flags: list[str]) -> C.RunConfig:
 
 
 def test_run_id_and_config_change_only_when_a_flag_leaves_its_default():
-    plain = _run([])
+    assert _run([]).run_id().endswith("-balrow-act-rec-cpu-s0")  # the posthoc defaults
+    plain = _run(["--balance", "none", "--keep", "magnitude", "--no-reconstruct"])
     assert "bal" not in plain.run_id() and "-sal" not in plain.run_id()
     d = plain.to_dict()
     assert "reconstruct" not in d and "keep" not in d["prune"] and "balance" not in d["combine"]
@@ -74,4 +82,5 @@ def test_run_id_and_config_change_only_when_a_flag_leaves_its_default():
     assert (made.prune.keep, made.combine.keep, made.reconstruct) == ("saliency",) * 2 + (True,)
     assert C.RunConfig.from_dict(made.to_dict()) == made
     assert C.RunConfig.from_dict(plain.to_dict()) == plain
-    assert _run(["--keep", "activation"]).run_id().endswith("-act-cpu-s0")
+    act = _run(["--keep", "activation", "--balance", "none", "--no-reconstruct"])
+    assert act.run_id().endswith("-act-cpu-s0")

@@ -18,6 +18,11 @@ class Cfg:
     seed: int = 7
 
 
+# The fake model has no calibration inputs: tests that get past the flag checks select plainly
+# instead of the posthoc default (activation scores, re-solving).
+PLAIN = ["--keep", "magnitude", "--no-reconstruct"]
+
+
 class FakeSpec:
     name = "fake"
     dataset = "ptb_char"
@@ -111,7 +116,7 @@ def test_resume_of_a_run_made_with_other_settings_is_refused(env, capsys):
     err = _fails(
         env,
         capsys,
-        ["--model", "fake", "--max-paths", "3", "--run-dir", str(run_dir), "--resume"],
+        ["--model", "fake", "--max-paths", "3", "--run-dir", str(run_dir), "--resume", *PLAIN],
         "was made with different settings",
     )
     assert "combine.max_paths: 2 -> 3" in err
@@ -121,7 +126,7 @@ def test_an_existing_run_is_not_overwritten_without_resume(env, capsys):
     run_dir = env["runs"] / "fake" / "taken"
     run_dir.mkdir(parents=True)
     (run_dir / "metrics.json").write_text("{}")
-    _fails(env, capsys, ["--model", "fake", "--run-dir", str(run_dir)], "pass --resume")
+    _fails(env, capsys, ["--model", "fake", "--run-dir", str(run_dir), *PLAIN], "pass --resume")
 
 
 def test_run_ids_are_deterministic_and_distinguish_settings():
@@ -129,7 +134,7 @@ def test_run_ids_are_deterministic_and_distinguish_settings():
     a = C.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3"]), 2)
     b = C.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3"]), 2)
     c = C.run_config_from_args(p.parse_args(["--model", "m", "--max-paths", "3", "--bits", "4"]), 2)
-    assert a.run_id() == b.run_id() == "a3-g1.75-w8a8-ptq-ft2-cpu-s0"
+    assert a.run_id() == b.run_id() == "a3-g1.75-w8a8-ptq-ft2-balrow-act-rec-cpu-s0"
     d = C.run_config_from_args(p.parse_args(["--model", "m"]), 2, default_seed=1111)
     assert d.seed == 1111 and d.run_id().endswith("-s1111")
     assert c.run_id() != a.run_id()
