@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import common.datasets.verify
 from lstmpack.run import cli as R
 from lstmpack.run import config as C
 
@@ -46,6 +47,9 @@ def env(tmp_path, monkeypatch):
     for f in ("train.txt", "valid.txt", "test.txt"):
         (data / "ptb_char" / f).write_text("a b c\n")
     monkeypatch.delenv("LSTMPACK_DATA", raising=False)
+    # the repo's own data/ (which `make demo` fills) is the lookup's last resort: point it at an
+    # empty folder, so these tests read nothing the machine happens to hold
+    monkeypatch.setattr(common.datasets.verify, "REPO_ROOT", tmp_path / "repo")
     real_get_spec = C.get_spec
     monkeypatch.setattr(C, "get_spec", lambda n: FakeSpec() if n == "fake" else real_get_spec(n))
     runs = tmp_path / "runs"
