@@ -80,6 +80,8 @@ class RunConfig:
         for name, default in recipe.DEFAULTS.items():
             if d[name] == default:
                 del d[name]
+        if not d["small_dense"]:  # left out when off, as the recipe's fields: older runs resume
+            del d["small_dense"]
         return calibrated.drop_defaults(d)
 
     @classmethod

@@ -84,3 +84,11 @@ def test_run_id_and_config_change_only_when_a_flag_leaves_its_default():
     assert C.RunConfig.from_dict(plain.to_dict()) == plain
     act = _run(["--keep", "activation", "--balance", "none", "--no-reconstruct"])
     assert act.run_id().endswith("-act-cpu-s0")
+
+
+def test_plain_settings_record_only_the_keys_runs_had_before_these_flags():
+    """A run made before --small-dense, --reconstruct and the recipe flags stored none of them:
+    the same settings must record the same keys, or --resume would refuse it."""
+    plain = _run(["--balance", "none", "--keep", "magnitude", "--no-reconstruct"]).to_dict()
+    assert not {"small_dense", "reconstruct", "recipe", "l1", "distill", "lr_rewind"} & set(plain)
+    assert "keep" not in plain["prune"] and "balance" not in plain["combine"]
