@@ -20,6 +20,7 @@ from torch import nn
 from common.distill import Distill
 
 SCHEDULES = ("finetune", "dense")  # Finetune.schedule
+LR_DECAYS = ("constant", "cosine")  # Finetune.lr_decay
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class Finetune:
     # follow the last k steps of the dense run's own lr schedule (k = this fine-tune's steps)
     # instead of a constant rate (Renda, Frankle and Carbin, ICLR'20)
     lr_rewind: bool = False
+    # the short fine-tune's rate: "constant", or "cosine" from it down to the dense run's floor
+    # (lr_min) over the fine-tune's steps; only families with "finetune_schedule" in FEATURES
+    # honour "cosine"
+    lr_decay: str = "constant"
     distill: Distill | None = None  # add W T^2 KL(teacher || student) to the loss
     # called before every optimizer step's backward; a tensor is added to the loss (the L1
     # penalty on the targeted weights until the last event), None adds nothing
@@ -49,6 +54,10 @@ class Finetune:
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}"
+            )
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(
+                f"lr_decay must be one of {', '.join(LR_DECAYS)}; got {self.lr_decay!r}"
             )
 
 
@@ -69,7 +78,8 @@ class ModelSpec(abc.ABC):
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {}
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {}
     # what this family's `finetune` honours beyond the plain fine-tune, of "joint" (schedule
-    # "dense"), "distill", "lr_rewind" and "l1" (penalty): compress.run refuses the flags of the
+    # "dense"), "distill", "lr_rewind", "l1" (penalty) and
+    # "finetune_schedule" (Finetune.lr_decay "cosine"): compress.run refuses the flags of the
     # others before anything is written
     FEATURES: ClassVar[frozenset[str]] = frozenset()
 

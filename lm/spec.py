@@ -59,7 +59,9 @@ class LMSpec(ModelSpec):
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 1, "paper": 50}
     # ... and at most this many optimizer steps (0: the whole epochs); see BENCHMARKS.md for the cost
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
-    FEATURES: ClassVar[frozenset[str]] = frozenset({"distill", "lr_rewind", "joint", "l1"})
+    FEATURES: ClassVar[frozenset[str]] = frozenset(
+        {"distill", "lr_rewind", "joint", "l1", "finetune_schedule"}
+    )
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> LMConfig:
@@ -118,7 +120,8 @@ class LMSpec(ModelSpec):
         """The dense config unchanged under ft.schedule == "dense" (the joint recipe: every step,
         lr curve and dropout of the dense run; ft.lr_scale scales the curve). Otherwise a
         constant rate (the dense schedule's end, see finetune_lr, times ft.lr_scale), the fine-tune
-        being short, or with ft.lr_rewind the tail of the dense run's own schedule; lr_min is
+        being short, or that rate decayed by a cosine to the dense floor (ft.lr_decay "cosine"),
+        or with ft.lr_rewind the tail of the dense run's own schedule; lr_min is
         reset because a cosine run's floor may sit above a tenth of its peak; ft.max_steps is
         spread evenly over the epochs. Every epoch ends with a validation, kept in the result's
         "valid" (one entry per epoch) and in the checkpoint."""
@@ -189,6 +192,8 @@ class LMSpec(ModelSpec):
             lr_schedule="step",
             lr_min=0.0,
         )
+        if ft.lr_decay == "cosine":  # from the fine-tune's rate down to the dense run's floor
+            ft_cfg = ft_cfg.replace(lr_schedule="cosine", lr_min=min(dense.lr_min, ft_cfg.lr))
         if not ft.lr_rewind:
             return ft_cfg, None
         dense_per_epoch = self.steps_per_epoch(dense, data)

@@ -49,6 +49,8 @@ class RunConfig:
     regrow: bool = True  # masks rebuilt from the raw weights at every event; False: only shrink
     distill: tuple[float, float] | None = None  # (T, W): + W T^2 KL(dense teacher || student)
     lr_rewind: bool = False  # fine-tune on the tail of the dense run's own lr schedule
+    # the posthoc fine-tune's rate (recipe.FINETUNE_SCHEDULES; language models only)
+    finetune_schedule: str = "constant"
     small_dense: int = 0  # --small-dense: the baseline's target array columns; 0 = compress
     reconstruct: bool = False  # re-solve the kept weights on calibration inputs at every event
 
@@ -225,6 +227,7 @@ def run_config_from_args(
         regrow=not args.no_regrow,
         distill=rcp["distill"],
         lr_rewind=args.lr_rewind,
+        finetune_schedule=rcp["finetune_schedule"],
         small_dense=parse_columns(args.small_dense),
         reconstruct=args.reconstruct,
     )

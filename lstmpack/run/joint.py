@@ -92,7 +92,8 @@ def train_under_pipeline(ctx: Context, model, pipe: Pipeline, dense_model) -> di
               "lr_scale": run.lr_scale, "distill": distill, "penalty": penalty}  # fmt: skip
     if run.recipe == "posthoc":
         ft = Finetune(state=pipe, on_step=pipe.on_step, max_steps=run.finetune_steps,
-                      lr_rewind=run.lr_rewind, **shared)  # fmt: skip
+                      lr_rewind=run.lr_rewind, lr_decay=run.finetune_schedule,
+                      **shared)  # fmt: skip
         return spec.finetune(model, ctx.data, ctx.cfg, train_dir, ft)
     from torch.utils.tensorboard import SummaryWriter
 

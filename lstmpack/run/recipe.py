@@ -1,5 +1,5 @@
 """The training recipe's flags (`--recipe`, `--prune-factor`, `--l1`, `--no-regrow`,
-`--distill`, `--lr-rewind`): their help, their checks before anything is written, the values they
+`--distill`, `--lr-rewind`, `--finetune-schedule`): their help, their checks before anything is written, the values they
 resolve to, and their part of the run id.
 
 posthoc compresses the trained dense model and fine-tunes it; joint trains a fresh model under
@@ -41,7 +41,9 @@ SELECTION = {
 }
 # RunConfig fields of the recipe, left out of config.json at their defaults so that the records
 # (and --resume) of runs made before they existed stay as they were
-DEFAULTS = {"recipe": "posthoc", "l1": 0.0, "regrow": True, "distill": None, "lr_rewind": False}
+DEFAULTS = {"recipe": "posthoc", "l1": 0.0, "regrow": True, "distill": None, "lr_rewind": False,
+            "finetune_schedule": "constant"}  # fmt: skip
+FINETUNE_SCHEDULES = ("constant", "cosine")
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
@@ -85,6 +87,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         help="fine-tune on the last k steps of the dense run's own lr schedule (k = the "
         "fine-tuning steps; Renda, Frankle and Carbin, ICLR'20) instead of a constant rate",
     )
+    p.add_argument(
+        "--finetune-schedule",
+        default=None,
+        help=f"one of {', '.join(FINETUNE_SCHEDULES)}: the posthoc fine-tune's learning rate, "
+        "held at the dense schedule's end (constant, the default) or decayed from it by a "
+        "cosine to the dense run's floor lr_min over the fine-tuning steps (cosine); language "
+        "models only (the translator's fine-tune always decays)",
+    )
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,10 +106,20 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     for flag, default in SELECTION[args.recipe].items():
         if getattr(args, flag) is None:
             setattr(args, flag, default)
+    schedule = args.finetune_schedule
+    if schedule is not None and schedule not in FINETUNE_SCHEDULES:
+        raise ValueError(
+            f"--finetune-schedule must be one of {', '.join(FINETUNE_SCHEDULES)}; got {schedule!r}"
+        )
+    if schedule == "cosine" and args.lr_rewind:
+        raise ValueError(
+            "--finetune-schedule cosine and --lr-rewind both set the fine-tune's rate: pick one"
+        )
     if args.recipe == "joint":
         given = [("--finetune-epochs", args.finetune_epochs is not None),
                  ("--finetune-steps", args.finetune_steps is not None),
-                 ("--lr-rewind", args.lr_rewind)]  # fmt: skip
+                 ("--lr-rewind", args.lr_rewind),
+                 ("--finetune-schedule", schedule is not None)]  # fmt: skip
         for flag, on in given:
             if on:
                 raise ValueError(
@@ -120,6 +140,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "prune_factor": pf,
         "n_events": PRUNE_EVENTS[args.recipe] if args.prune_events is None else args.prune_events,
         "distill": None if args.distill is None else parse_distill(args.distill),
+        "finetune_schedule": schedule or DEFAULTS["finetune_schedule"],
     }
 
 
@@ -129,7 +150,8 @@ def check_features(spec: Any, args: argparse.Namespace) -> None:
     asked = [("--recipe joint", "joint", args.recipe == "joint"),
              ("--distill", "distill", args.distill is not None),
              ("--lr-rewind", "lr_rewind", args.lr_rewind),
-             ("--l1", "l1", args.l1 != 0)]  # fmt: skip
+             ("--l1", "l1", args.l1 != 0),
+             ("--finetune-schedule", "finetune_schedule", args.finetune_schedule is not None)]  # fmt: skip
     have = getattr(spec, "FEATURES", frozenset())
     for flag, feature, on in asked:
         if on and feature not in have:
@@ -150,4 +172,6 @@ def tags(run: Any) -> str:
         out.append(f"kd{run.distill[0]:g}x{run.distill[1]:g}")
     if run.lr_rewind:
         out.append("rewind")
+    if run.finetune_schedule != DEFAULTS["finetune_schedule"]:
+        out.append(run.finetune_schedule[:3])
     return "".join(f"-{t}" for t in out)

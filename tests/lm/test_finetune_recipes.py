@@ -147,6 +147,22 @@ def test_finetune_with_lr_rewind_trains_each_step_at_the_dense_tails_rate(
     assert info["lr_first"] == pytest.approx(expected[0])
 
 
+def test_a_cosine_finetune_decays_from_the_finetune_rate_to_the_dense_floor(
+    tmp_path, char_corpus, make_config
+):
+    cfg = make_config(lr_schedule="cosine", lr=1e-2, lr_min=1e-4, epochs=4, max_steps_per_epoch=5,
+                      log_interval=1)  # fmt: skip
+    model = PTBC.build(cfg, char_corpus)
+    writer = Scalars()
+    ft = Finetune(epochs=1, resume=False, state=NoState(), max_steps=4, lr_decay="cosine",
+                  lr_scale=2.0, writer=writer)  # fmt: skip
+    info = PTBC.finetune(model, char_corpus, cfg, tmp_path, ft)
+    start = 2.0 * 1e-3  # a tenth of the cosine peak, times lr_scale
+    expected = [1e-4 + (start - 1e-4) * (1 + math.cos(math.pi * s / 4)) / 2 for s in range(4)]
+    assert info["steps"] == 4
+    assert [writer.values["train/lr"][k] for k in (1, 2, 3, 4)] == pytest.approx(expected)
+
+
 def test_the_dense_schedule_runs_the_dense_config_unchanged(tmp_path, char_corpus, make_config):
     cfg = make_config(lr_schedule="cosine", lr=1e-2, lr_min=1e-4, epochs=2, max_steps_per_epoch=3)
     torch.manual_seed(0)

@@ -115,6 +115,10 @@ def test_distillation_at_weight_zero_packs_the_same_bytes_as_no_distillation(joi
         (["--distill", "2,1"], "--distill is not implemented for --model fake"),
         (["--lr-rewind"], "--lr-rewind is not implemented for --model fake"),
         (["--l1", "1e-5"], "--l1 is not implemented for --model fake"),
+        (["--finetune-schedule", "step"], "--finetune-schedule must be one of constant, cosine"),
+        (["--finetune-schedule", "cosine", "--lr-rewind"], "pick one"),
+        (["--recipe", "joint", "--finetune-schedule", "cosine"], "--finetune-schedule applies to"),
+        (["--finetune-schedule", "cosine"], "--finetune-schedule is not implemented for --model"),
     ],
 )
 def test_bad_recipe_flags_fail_in_one_line_before_anything_is_written(env, capsys, flags, fragment):  # noqa: F811
@@ -135,11 +139,15 @@ def test_recipe_flags_enter_the_run_id_only_away_from_their_defaults():
     assert full.run_id() == (
         "a3-g1.75-w8a8-ptq-ft1-pf0.8-l1_1e-05-noregrow-kd2x0.5-rewind-balrow-act-rec-cpu-s0"
     )
+    assert _run("--finetune-schedule", "constant").run_id() == _run().run_id()
+    cos = _run("--finetune-schedule", "cosine")
+    assert cos.run_id() == "a3-g1.75-w8a8-ptq-ft1-cos-balrow-act-rec-cpu-s0"
+    assert C.RunConfig.from_dict(json.loads(json.dumps(cos.to_dict()))) == cos
 
 
 def test_recipe_settings_stay_out_of_config_json_at_their_defaults_and_round_trip():
     plain = _run().to_dict()
-    assert not {"recipe", "l1", "regrow", "distill", "lr_rewind"} & set(plain)
+    assert not {"recipe", "l1", "regrow", "distill", "lr_rewind", "finetune_schedule"} & set(plain)
     assert plain["prune"]["n_events"] == 8 and plain["combine"]["prune_factor"] == 1.0
     joint = _run("--recipe", "joint", "--distill", "3,0.25", "--no-regrow")
     d = json.loads(json.dumps(joint.to_dict()))
