@@ -1,12 +1,14 @@
 """Calibration inputs of weight targets: H = sum X X^T over the columns X a target multiplies.
 
-For an LSTM target (the fused [W_ih | W_hh], see compress.targets) each column of X is
+For an LSTM or GRU target (the fused [W_ih | W_hh], see compress.targets) each column of X is
 [x_t ; h_{t-1}] for every step t of every sequence: x_t from the layer's input, h_{t-1} from its
 output sequence shifted by one step and, at t = 0, from the hidden state handed in. For an
-`nn.Linear` target X is its input. Forward hooks collect them while a model family's calibration
-batches run (ModelSpec.calibration: forward passes over training windows, eval mode), so nothing
-here knows a model family. An embedding target has no such inputs (one-hot rows): the calibrated
-methods (--keep saliency, --reconstruct) refuse it.
+`nn.Linear` target X is its input, and for an LSTM's projection the o * tanh(c) of every step
+(the layer steps through the sequence while a hook watches its projection). Forward hooks
+collect them while a model family's calibration batches run (ModelSpec.calibration: forward
+passes over training windows, eval mode), so nothing here knows a model family. An embedding
+target has no such inputs (one-hot rows): the calibrated methods (--keep saliency,
+--reconstruct) refuse it.
 
 `Saliency` turns H into a score for every weight: "saliency", the OBS score w^2 / [H^-1]_jj with
 H damped by lambda = damp * mean(diag H) (Hassibi and Stork; the damping as in SparseGPT), what
@@ -34,7 +36,8 @@ DAMP = 1e-2
 # calibration batches per collection, at most: the LM and translator specs give 16 (an LM's are
 # 16 windows of batch x bptt steps); the names spec hands over its whole training set
 MAX_BATCHES = 16
-CALIBRATED_KINDS = ("lstm", "linear")
+CALIBRATED_KINDS = ("lstm", "gru", "proj", "linear")
+RECURRENT_KINDS = ("lstm", "gru")  # inputs [x_t ; h_{t-1}]
 
 # () -> (run_batch, batches): a fresh calibration source, as ModelSpec.calibration returns one
 Source = Callable[[], tuple[Callable[[object], object], Iterable]]
@@ -46,8 +49,8 @@ def check_calibration_targets(targets: list[WeightTarget], what: str) -> None:
         if t.kind not in CALIBRATED_KINDS:
             raise ValueError(
                 f"{what} needs each target's inputs, but target {t.name!r} is an {t.kind} "
-                f"(only LSTM layers and nn.Linear have them); choose --targets without it, or "
-                f"--keep magnitude --no-reconstruct"
+                f"(only recurrent layers and nn.Linear have them); choose --targets without it, "
+                f"or --keep magnitude --no-reconstruct"
             )
 
 
@@ -62,10 +65,12 @@ class Gram:
 def target_inputs(t: WeightTarget, args: tuple, kwargs: dict, output) -> torch.Tensor:
     """(samples, t.cols): the columns the target's matrix multiplied in one forward call."""
     x = args[0] if args else next(iter(kwargs.values()))  # the first argument is the input
-    if t.kind == "lstm":
+    if t.kind in RECURRENT_KINDS:
         hidden = args[1] if len(args) > 1 else kwargs.get("hidden")
         out = output[0]  # (seq, batch, hidden)
-        h0 = hidden[0] if hidden is not None else torch.zeros_like(out[:1])
+        if isinstance(hidden, tuple | list):  # an LSTM's (h, c); a GRU hands h alone
+            hidden = hidden[0]
+        h0 = hidden if hidden is not None else torch.zeros_like(out[:1])
         prev = torch.cat([h0.reshape(1, *out.shape[1:]).to(out.dtype), out[:-1]], dim=0)
         x = torch.cat([x, prev], dim=-1)
     return x.reshape(-1, t.cols)

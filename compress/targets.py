@@ -1,10 +1,14 @@
 """WeightTarget: the 2-D matrix the hardware multiplies, found in any PyTorch model.
 
 An LSTM layer of ours (a module with `lstmpack_kind = "lstm"`, a fused `weight` of shape
-(4H, in + H) = [W_ih | W_hh], gate rows i, f, g, o) is one target whose columns split into the
-input projection and the recurrent part; an `nn.Linear` is a target of kind "linear"; an
-`nn.Embedding` only when asked. A plain `nn.LSTM` is refused: parametrizations on its own weights
-can silently stop them training (pytorch/pytorch#65688).
+(4H, in + R) = [W_ih | W_hh], gate rows i, f, g, o, R = its `proj_size` or else H) is one target
+whose columns split into the input projection and the recurrent part; a GRU layer of ours
+(`lstmpack_kind = "gru"`, (3H, in + H), gate rows r, z, n) likewise. The two parts stay apart
+because a GRU's n gate multiplies only the recurrent part by r: groups never cross the split, so
+the layer computes each part on its own. An LSTM's projection W_hr (`lstmpack_kind = "proj"`,
+(R, H)) is a target of its own; an `nn.Linear` is a target of kind "linear"; an `nn.Embedding`
+only when asked. A plain `nn.LSTM` / `nn.GRU` is refused (`lstmpack.convert` swaps them for ours):
+parametrizations on its own weights can silently stop them training (pytorch/pytorch#65688).
 """
 
 from __future__ import annotations
@@ -16,18 +20,22 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-KINDS = ("lstm", "linear", "embedding")
-DEFAULT_KINDS = ("lstm",)
+KINDS = ("lstm", "gru", "proj", "linear", "embedding")
+# the recurrent layers: what a run compresses when no --targets is given
+DEFAULT_KINDS = ("lstm", "gru", "proj")
+GATES = {"lstm": 4, "gru": 3}  # gate blocks of a recurrent layer's rows
 
 
 @dataclass(frozen=True)
 class WeightTarget:
     name: str  # module path in the model, e.g. "rnns.0"
-    kind: str  # lstm | linear | embedding
+    kind: str  # KINDS
     rows: int
     cols: int
     col_splits: tuple[int, ...]  # groups never cross these column boundaries
-    row_blocks: tuple[int, ...]  # gate blocks for an LSTM ([0, H, 2H, 3H, 4H]), else [0, rows]
+    row_blocks: tuple[
+        int, ...
+    ]  # gate blocks of a recurrent layer ([0, H, ..., 4H]), else [0, rows]
     input_size: int | None = None
     hidden_size: int | None = None
     module: nn.Module = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
@@ -45,19 +53,25 @@ class WeightTarget:
 
 
 def _target_of(name: str, module: nn.Module) -> WeightTarget | None:
-    if getattr(module, "lstmpack_kind", None) == "lstm":
+    kind = getattr(module, "lstmpack_kind", None)
+    if kind in GATES:
         i, h = int(module.input_size), int(module.hidden_size)
+        r = int(getattr(module, "proj_size", 0) or h)  # the width of the state fed back
+        gates = GATES[kind]
         return WeightTarget(
             name=name,
-            kind="lstm",
-            rows=4 * h,
-            cols=i + h,
-            col_splits=(0, i, i + h),
-            row_blocks=(0, h, 2 * h, 3 * h, 4 * h),
+            kind=kind,
+            rows=gates * h,
+            cols=i + r,
+            col_splits=(0, i, i + r),
+            row_blocks=tuple(k * h for k in range(gates + 1)),
             input_size=i,
             hidden_size=h,
             module=module,
         )
+    if kind == "proj":
+        r, c = int(module.proj_size), int(module.hidden_size)
+        return WeightTarget(name, "proj", r, c, (0, c), (0, r), module=module)
     if isinstance(module, nn.Linear):
         r, c = module.out_features, module.in_features
         return WeightTarget(name, "linear", r, c, (0, c), (0, r), module=module)
@@ -76,7 +90,8 @@ def find_targets(
     """The targets of `model`, in module order.
 
     `pattern` (a regex searched in the module path) and `kinds` both filter; with neither, every
-    LSTM fused matrix is a target (decoders and embeddings are left alone by default). A tied
+    recurrent matrix (LSTM and GRU fused matrices, LSTM projections) is a target (decoders and
+    embeddings are left alone by default). A tied
     weight (one Parameter reached from two modules) is a target once, under its first name.
     """
     kinds = tuple(kinds) if kinds is not None else (KINDS if pattern else DEFAULT_KINDS)
@@ -91,10 +106,15 @@ def find_targets(
     seen: set[int] = set()
     for name, module in model.named_modules():
         if isinstance(module, nn.LSTM | nn.GRU | nn.RNN) and (rx is None or rx.search(name)):
+            way_out = (
+                "an nn.RNN has no maskable equivalent: leave it out of --targets"
+                if isinstance(module, nn.RNN)
+                else "convert the model first with lstmpack.convert(model), which swaps nn.LSTM "
+                "and nn.GRU for maskable equivalents"
+            )
             raise ValueError(
                 f"module {name!r} is a plain torch.nn.{type(module).__name__}: its weights cannot "
-                f"be masked safely (pytorch/pytorch#65688); use lm.lstm.MaskableLSTM or the nmt "
-                f"cells instead"
+                f"be masked safely (pytorch/pytorch#65688); {way_out}"
             )
         t = _target_of(name, module)
         if t is None or t.kind not in kinds or (rx is not None and not rx.search(name)):

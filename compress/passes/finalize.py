@@ -1,4 +1,11 @@
-"""Pipeline.finalize(): the targets' effective weights as a PackedModel (numpy only)."""
+"""Pipeline.finalize(): the targets' effective weights as a PackedModel (numpy only).
+
+The packed format models a plain LSTM layer (an input projection batched over the sequence plus T
+recurrent GEMMs). A GRU layer, an LSTM layer with a projection and the projection itself are
+packed as recurrent linear layers: hwsim then costs T steps of one [x_t ; h_{t-1}] GEMM each (its
+fused model), an upper bound on the split model, with the same MACs and weights; a model packed
+dense at alpha = 1 is costed the same way, so the comparison stays fair.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +52,16 @@ def _bias(t: WeightTarget) -> np.ndarray | None:
     return None if b is None or t.kind == "embedding" else b.detach().cpu().numpy()
 
 
+def packed_kind(t: WeightTarget) -> tuple[str, bool]:
+    """(kind, recurrent) of the target in the packed format; see the module docstring."""
+    if t.kind == "lstm" and t.cols == t.input_size + t.hidden_size:
+        return "lstm", False
+    if t.kind in ("lstm", "gru", "proj"):
+        return "linear", True
+    # the spiking cells name their recurrent matrix linear_hh: it is fed back h_{t-1}
+    return "linear", t.kind == "linear" and t.name.rsplit(".", 1)[-1] == "linear_hh"
+
+
 def _act_bits(t: WeightTarget) -> int:
     aq = getattr(t.module, "input_act", None)
     return aq.bits if isinstance(aq, ActQuant) else 32
@@ -77,6 +94,7 @@ def pack_targets(
         else:
             ptr, cols = singleton_groups(wn != 0)
         rates = spike_rates or {}
+        kind, recurrent = packed_kind(t)
         layers.append(
             pack_layer(
                 wn,
@@ -85,18 +103,19 @@ def pack_targets(
                 name=t.name,
                 max_paths=alpha,
                 gamma=gamma,
-                kind="lstm" if t.kind == "lstm" else "linear",
-                input_size=t.input_size,
-                hidden_size=t.hidden_size,
-                col_splits=list(t.col_splits),
+                kind=kind,
+                input_size=t.input_size if kind == "lstm" else None,
+                hidden_size=t.hidden_size if kind == "lstm" else None,
+                # a linear layer is one split in the format; the groups still never crossed
+                # the target's own splits (the combine pass kept them apart)
+                col_splits=list(t.col_splits) if kind == "lstm" else [0, t.cols],
                 scale=scale,
                 weight_bits=bits,
                 bias=_bias(t),
                 act_bits=_act_bits(t),
                 input_spike_rate=rates.get(t.name),
                 recurrent_spike_rate=rates.get(t.name + "/recurrent"),
-                # the spiking cells name their recurrent matrix linear_hh: it is fed back h_{t-1}
-                recurrent=t.kind == "linear" and t.name.rsplit(".", 1)[-1] == "linear_hh",
+                recurrent=recurrent,
             )
         )
     return PackedModel(layers=layers, model=model, workload=workload, extra=extra or {})

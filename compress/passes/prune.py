@@ -73,8 +73,8 @@ def balanced_keep(
 def prune_target(
     t: WeightTarget, scores: torch.Tensor, sparsity: float, gate_aware: bool, balance: str = "none"
 ) -> torch.Tensor:
-    # --gate-aware predates --balance and means --balance gate (for LSTM targets)
-    if balance == "none" and gate_aware and t.kind == "lstm":
+    # --gate-aware predates --balance and means --balance gate (for LSTM and GRU targets)
+    if balance == "none" and gate_aware and t.kind in ("lstm", "gru"):
         balance = "gate"
     return balanced_keep(scores, sparsity, balance, t.row_blocks)
 

@@ -4,9 +4,9 @@ Post-training (`ptq`): calibrate activation ranges on training batches, quantize
 Quantization-aware (`qat`): the same fake quantizers are active while fine-tuning. Every
 targeted matrix is quantized, the last one included (the published code misses its final layer).
 
-Activations are quantized at each target's input (a forward pre-hook) and, for LSTM targets, on
-the hidden state fed back to W_hh: the layer runs its step loop with `recurrent_act` applied to
-h_{t-1} when that attribute is set (see lm.lstm.MaskableLSTM).
+Activations are quantized at each target's input (a forward pre-hook) and, for LSTM and GRU
+targets, on the hidden state fed back to W_hh: the layer runs its step loop with `recurrent_act`
+applied to h_{t-1} when that attribute is set (see lm.lstm.MaskableLSTM, lstmpack.rnn).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class QuantizePass:
                 t.module.input_act = aq  # a submodule: its range travels in the state_dict
                 t.module.register_forward_pre_hook(_input_hook(aq))
                 self._act.append(aq)
-                if t.kind == "lstm":
+                if t.kind in ("lstm", "gru"):
                     rq = ActQuant(c.act_bits)
                     t.module.recurrent_act = rq
                     self._act.append(rq)

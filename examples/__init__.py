@@ -1,0 +1,1 @@
+"""Examples of LSTMPack on models of your own (run from the repository root)."""
