@@ -3,6 +3,7 @@ RunConfig holds one of each)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from common.configs import ConfigMixin, check_max_paths
@@ -10,6 +11,20 @@ from compress.schedule import SCHEDULES
 
 STRATEGIES = ("greedy", "reference")
 QUANT_MODES = ("off", "ptq", "qat")
+# The widths the quantizers implement (compress.parametrize: 2..16 bits) and 32, which means
+# float (the quantizer off); the packed format holds the same set (common.packed.arrays).
+FLOAT_BITS = 32
+QUANT_BITS = (*range(2, 17), FLOAT_BITS)
+
+
+def check_bits(value: object, flag: str) -> int:
+    """`value` when it is a width the quantizers take (2..16, or 32 for float); else ValueError
+    naming `flag`, found before any training rather than when the quantizer is built."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in QUANT_BITS:
+        raise ValueError(f"{flag} must be in 2..16, or 32 for float; got {value!r}")
+    return value
+
+
 # How a selection ranks weights: |w|, or on calibration inputs X (H = X X^T) the OBS saliency
 # w^2 / [H^-1]_jj or the activation-weighted magnitude w^2 H_jj (Wanda's |w| ||x_j||, squared)
 KEEPS = ("magnitude", "saliency", "activation")
@@ -79,6 +94,8 @@ class CombineConfig(ConfigMixin):
         check_selection(self.keep, self.balance)
         if not self.gamma >= 0:
             raise ValueError(f"gamma must be >= 0; got {self.gamma!r}")
+        if math.isinf(self.gamma):  # a budget of every weight: the groups would mean nothing
+            raise ValueError(f"gamma must be finite; got {self.gamma!r}")
         if self.section_size is not None and self.section_size < 1:
             raise ValueError(f"section_size must be >= 1 or None; got {self.section_size!r}")
         if self.strategy not in STRATEGIES:
@@ -106,9 +123,7 @@ class QuantConfig(ConfigMixin):
         if self.mode not in QUANT_MODES:
             raise ValueError(f"--quant must be one of {', '.join(QUANT_MODES)}; got {self.mode!r}")
         for name in ("bits", "act_bits"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or not 2 <= v <= 32:
-                raise ValueError(f"--{name.replace('_', '-')} must be in 2..32; got {v!r}")
+            check_bits(getattr(self, name), f"--{name.replace('_', '-')}")
         if self.calib_batches < 1:
             raise ValueError(f"calib_batches must be >= 1; got {self.calib_batches}")
 

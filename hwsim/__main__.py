@@ -11,6 +11,7 @@ import io
 import sys
 from dataclasses import replace
 
+from common.atomic import atomic_write_text
 from hwsim.config import DATAFLOWS, PRESETS, HwConfig, parse_array, preset
 from hwsim.simulate import simulate
 from hwsim.workload import Workload, from_gemm_rows, from_packed_json
@@ -53,18 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help=f"array preset: {', '.join(sorted(PRESETS))}")
     p.add_argument("--array", help="ROWSxCOLS, e.g. 128x128 (overrides the preset)")
     p.add_argument("--dataflow", help=f"one of {', '.join(DATAFLOWS)}")
-    p.add_argument("--clock-hz", type=float)
-    p.add_argument("--sram-bytes", type=int)
-    p.add_argument("--dram-bytes-per-cycle", type=float)
+    p.add_argument("--clock-hz", type=float, help="clock frequency in Hz (latency, power)")
+    p.add_argument("--sram-bytes", type=int, help="on-chip buffer size in bytes")
+    p.add_argument("--dram-bytes-per-cycle", type=float, help="off-chip bandwidth per cycle")
     p.add_argument("--weight-bits", type=int, help="force the datapath weight width")
     p.add_argument("--act-bits", type=int, help="force the datapath activation width")
-    p.add_argument("--bit-serial", action="store_true", default=None)
-    p.add_argument("--zero-skip", action="store_true", default=None)
+    p.add_argument(
+        "--bit-serial",
+        action="store_true",
+        default=None,
+        help="bit-serial MACs: cycles scale with the weight width",
+    )
+    p.add_argument(
+        "--zero-skip",
+        action="store_true",
+        default=None,
+        help="a zero spike costs no weight read (spiking inputs)",
+    )
     p.add_argument("--seq-len", type=int, help="T (default: the packed file's workload block)")
     p.add_argument("--batch", type=int, help="B (default: the packed file's workload block)")
     p.add_argument("--fused", action="store_true", help="one [x;h] GEMM per LSTM step")
     p.add_argument("--spike-rate", action="append", default=[], help="LAYER=RATE; repeatable")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="default table"
+    )
     p.add_argument("--level", choices=("layer", "gemm"), default="layer", help="rows of csv output")
     p.add_argument("--output", help="write the result here instead of stdout")
     p.add_argument("--topology-csv", help="also export the GEMM list as a SCALE-Sim topology CSV")
@@ -131,9 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', bit-serial' if c.bit_serial else ''}{', zero-skip' if c.zero_skip else ''}\n"
                 + result.to_markdown()
             )
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
+        if args.output:  # atomically: a reader never sees half a table
+            atomic_write_text(args.output, text + "\n")
         else:
             print(text)
     except (ValueError, OSError) as exc:

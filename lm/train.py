@@ -3,7 +3,8 @@
 
 The preset's config, with any field overridden by a flag of its name (`--lr 1e-3`, `--when 3 5`),
 trains in --run-dir (default runs/<model>/<preset>) through lm.rundir.train_run; the metrics are
-printed as JSON. Exit status 1: the loss diverged; 2: a bad flag, config or data folder.
+printed as JSON. Exit status 1: the loss diverged; 2: a bad flag, config, run directory or data
+folder, found before anything is written (one line on stderr).
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from common.checkfiles import DamagedFileError, check_torch_file, read_json_object
+from common.cliargs import OneLineParser
+from common.datasets import DatasetError, dataset_dir
 from common.runtime import configure_cpu
-from lm.config import LMConfig
-from lm.rundir import train_run
+from lm.config import MODELS, LMConfig
+from lm.data import DATASET_OF_MODEL
+from lm.rundir import BEST, CHECKPOINT, train_run
 from lm.trainer import TrainingDivergedError
+
+log = logging.getLogger("lm.train")
 
 
 def _parse_value(field_type: Any, text: str) -> Any:
@@ -36,14 +43,24 @@ def _parse_value(field_type: Any, text: str) -> Any:
     return text
 
 
+# What a value of each field type looks like, for the help and the error of a bad value.
+KINDS = {"int": "an integer", "float": "a number", "float | None": "a number or none",
+         "str": "a word"}  # fmt: skip
+
+
+def _kind(field_type: Any) -> str:
+    t = str(field_type)
+    return "integers (space- or comma-separated)" if "tuple" in t else KINDS.get(t, t)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m lm.train", description="Train an AWD-LSTM language model."
+    p = OneLineParser(prog="python -m lm.train", description="Train an AWD-LSTM language model.")
+    p.add_argument("--model", required=True, choices=MODELS, help="the language model")
+    p.add_argument("--preset", default="cpu", choices=["paper", "cpu", "smoke"], help="default cpu")
+    p.add_argument("--run-dir", help="run directory (default runs/<model>/<preset>)")
+    p.add_argument(
+        "--data-dir", help="data root (default $LSTMPACK_DATA, else the repository's data/)"
     )
-    p.add_argument("--model", required=True, choices=["ptbc", "ptbw", "enwik8"])
-    p.add_argument("--preset", default="cpu", choices=["paper", "cpu", "smoke"])
-    p.add_argument("--run-dir", type=Path, help="run directory (default runs/<model>/<preset>)")
-    p.add_argument("--data-dir", type=Path, help="data root (default $LSTMPACK_DATA, then ./data)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument(
@@ -51,17 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the SHA-256 check of the data (for made or partial copies, e.g. a test enwik8)",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     g = p.add_argument_group("config overrides (default: the preset's value)")
     for f in fields(LMConfig):
         if f.name in ("model", "preset"):
             continue
         nargs = "*" if "tuple" in str(f.type) else None  # `--when` alone: no drops
-        g.add_argument(f"--{f.name}", dest=f"cfg_{f.name}", nargs=nargs, default=None)
+        g.add_argument(
+            f"--{f.name}",
+            dest=f"cfg_{f.name}",
+            nargs=nargs,
+            default=None,
+            metavar=f.name.upper(),
+            help=f"the preset's {f.name}, replaced ({_kind(f.type)})",
+        )
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[LMConfig, dict[str, Any]]:
+    """The preset's config with the flags' overrides; ValueError naming the first bad flag."""
     from lm.presets import get_preset
 
     base = get_preset(args.model, args.preset)
@@ -70,19 +95,52 @@ def config_from_args(args: argparse.Namespace) -> tuple[LMConfig, dict[str, Any]
         raw = getattr(args, f"cfg_{f.name}", None)
         if raw is None:
             continue
-        overrides[f.name] = _parse_value(f.type, " ".join(raw) if isinstance(raw, list) else raw)
+        text = " ".join(raw) if isinstance(raw, list) else raw
+        try:
+            value = _parse_value(f.type, text)
+        except ValueError:
+            raise ValueError(f"--{f.name} takes {_kind(f.type)}; got {text!r}") from None
+        try:
+            base.replace(**{f.name: value})  # the field's own checks, with the flag named
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"--{f.name} {text}: {e}") from None
+        overrides[f.name] = value
     return base.replace(**overrides), overrides
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def check_run_dir(run_dir: Path, resume: bool) -> LMConfig | None:
+    """Every refusal of the run directory before anything is written: a file where the folder
+    should be, a run there without --resume, --resume with no run or a damaged one. Returns the
+    stored config on --resume."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {run_dir} is a file, not a folder")
+    ckpt = run_dir / CHECKPOINT
+    if not resume:
+        if ckpt.exists():
+            raise ValueError(
+                f"{run_dir} already holds a run ({CHECKPOINT}); pass --resume to continue it, or "
+                "choose another --run-dir"
+            )
+        return None
+    if not ckpt.is_file():
+        raise ValueError(f"--resume: no {CHECKPOINT} in {run_dir}; leave out --resume to start")
+    fix = f"delete it to train this run afresh (or delete {run_dir})"
+    for name in (CHECKPOINT, BEST):
+        if (run_dir / name).is_file():
+            check_torch_file(run_dir / name, fix)
+    stored = read_json_object(
+        run_dir / "config.json", f"fix it, or delete {run_dir} to start afresh"
+    )
     try:
-        config, overrides = config_from_args(args)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    run_dir = args.run_dir or Path("runs") / args.model / args.preset
-    run_dir.mkdir(parents=True, exist_ok=True)
+        return LMConfig.from_dict(stored)
+    except (TypeError, ValueError) as e:
+        raise DamagedFileError(
+            f"{run_dir / 'config.json'}: not an LM config ({e}); fix it, or delete {run_dir} to "
+            "start afresh"
+        ) from None
+
+
+def _setup_logging(run_dir: Path) -> tuple[logging.Handler, logging.Handler]:
     handler = logging.FileHandler(run_dir / "log.txt")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     console = logging.StreamHandler(sys.stderr)
@@ -91,28 +149,44 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel(logging.INFO)
     root.addHandler(handler)
     root.addHandler(console)
+    return handler, console
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model / args.preset
+    try:
+        config, overrides = config_from_args(args)
+        stored = check_run_dir(run_dir, args.resume)
+        if stored is not None:
+            # Keep the stored config; only explicitly given overrides are checked against it.
+            config = stored.replace(**overrides) if overrides else stored
+        data = dataset_dir(DATASET_OF_MODEL[config.model], args.data_dir, verify=not args.no_verify)
+    except (ValueError, DatasetError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler, console = _setup_logging(run_dir)
+    log.info("data: %s", data)
     configure_cpu(config.threads or os.cpu_count() or 1)
     try:
-        if args.resume:
-            # Keep the stored config; only explicitly given overrides are checked against it.
-            stored = LMConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-            config = stored.replace(**overrides) if overrides else None
         metrics = train_run(
-            config,
+            None if args.resume and not overrides else config,
             run_dir,
             data_dir=args.data_dir,
             resume=args.resume,
             device=args.device,
             progress=not args.no_progress,
-            verify=not args.no_verify,
+            verify=False,  # verified above, once
         )
     except TrainingDivergedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     finally:
+        root = logging.getLogger()
         root.removeHandler(handler)
         root.removeHandler(console)
         handler.close()

@@ -12,52 +12,170 @@ the training loop) and nmt.evaluation (BLEU, chrF, spike activity).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
+from common.checkfiles import check_torch_file, json_status
+from common.cliargs import OneLineParser
+from common.datasets import DatasetError, dataset_dir
 from common.runtime import configure_cpu
 from nmt.data import load_data
 from nmt.evaluation import evaluate
-from nmt.presets import PRESETS
-from nmt.training import build_model, train, write_json
+from nmt.presets import PRESETS, TranslatorConfig
+from nmt.training import CHECKPOINT, build_model, train, write_json
 
 __all__ = ["main"]
 
+log = logging.getLogger("nmt.train")
+
+EVAL_SPLITS = ("valid", "test", "wmt")
+# What a --set value of each field type must look like.
+KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a word",
+         "tuple[float, float]": "two numbers, e.g. 0.9,0.99"}  # fmt: skip
+
+
+def _coerce(key: str, field_type: Any, text: str) -> Any:
+    """`text` as a value of the field's type; ValueError naming the key and the type."""
+    t = str(field_type)
+    if t == "str":
+        return text
+    try:
+        value: Any = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if t == "bool" and isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if t == "tuple[float, float]" and isinstance(value, str):
+        try:
+            value = [float(v) for v in value.split(",")]
+        except ValueError:
+            pass
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = {
+        "bool": isinstance(value, bool),
+        "int": number and float(value).is_integer(),
+        "float": number,
+        "tuple[float, float]": isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value),
+    }.get(t, True)
+    if not ok:
+        raise ValueError(f"--set {key}={text}: {key} takes {KINDS.get(t, t)}; got {text!r}")
+    if t == "int":
+        return int(value)
+    if t == "float":
+        return float(value)
+    return tuple(float(v) for v in value) if t.startswith("tuple") else value
+
 
 def _parse_set(items: Sequence[str]) -> dict:
+    """--set KEY=VALUE items as TranslatorConfig overrides; ValueError naming the bad item."""
+    types = {f.name: f.type for f in fields(TranslatorConfig)}
     out = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
+        if key not in types:
+            near = difflib.get_close_matches(key, list(types), n=1)
+            hint = (
+                f"; did you mean {near[0]}?" if near else "; see TranslatorConfig in nmt/presets.py"
+            )
+            raise ValueError(f"--set {key}: no such setting{hint}")
+        out[key] = _coerce(key, types[key], value)
     return out
 
 
+def _eval_splits(text: str) -> list[str]:
+    splits = [s for s in text.split(",") if s]
+    bad = [s for s in splits if s not in EVAL_SPLITS]
+    if bad or not splits:
+        raise ValueError(
+            f"--eval-splits takes a comma-separated list of {', '.join(EVAL_SPLITS)}; got {text!r}"
+        )
+    return splits
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse, before anything is written: a file where the folder should be, a run there
+    without --resume (its checkpoint and metrics would be overwritten), a damaged checkpoint."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {run_dir} is a file, not a folder")
+    ckpt = run_dir / CHECKPOINT
+    if not resume:
+        if ckpt.exists() or json_status(run_dir / "metrics.json") == "finished":
+            raise ValueError(
+                f"{run_dir} already holds a run; pass --resume to continue it, or choose "
+                "another --run-dir"
+            )
+        return
+    if ckpt.exists():
+        check_torch_file(ckpt, "delete it to train this run from the start")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m nmt.train", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--preset", default="smoke", choices=sorted(PRESETS), help="the preset (default smoke)"
+    )
+    parser.add_argument(
+        "--run-dir", default=None, help="run directory (default runs/nmt/<preset>-<kind>-s<seed>)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data root (default $LSTMPACK_DATA, else the repository's data/)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset field (TranslatorConfig in nmt/presets.py), e.g. lr=1e-3 "
+        "epochs=2; values are checked against the field's type",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--eval-splits",
+        default="valid,test,wmt",
+        help=f"comma-separated splits to score after training, of {', '.join(EVAL_SPLITS)} "
+        "(wmt only when the preset evaluates it; default all)",
+    )
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nmt.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
-    parser.add_argument("--run-dir", default=None)
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--eval-splits", default="valid,test,wmt")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    configure_cpu()
-    run_dir = None
     try:
-        config = PRESETS[args.preset].replace(**_parse_set(args.set))
+        overrides = _parse_set(args.set)
+        try:
+            config = PRESETS[args.preset].replace(**overrides)
+        except (TypeError, ValueError) as e:  # the config's own checks: name the flag too
+            raise ValueError(f"--set {' '.join(args.set)}: {e}") from None
+        splits = _eval_splits(args.eval_splits)
         run_dir = Path(args.run_dir or f"runs/nmt/{config.preset}-{config.kind}-s{config.seed}")
+        _check_run_dir(run_dir, args.resume)
+        folder = dataset_dir("cmn_eng", args.data_dir)
+        if config.eval_wmt:
+            dataset_dir("wmt_zh_en_valid", args.data_dir)
+    except (ValueError, TypeError, DatasetError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    log.info("data: %s", folder)
+    configure_cpu()
+    try:
         t0 = time.perf_counter()
         data = load_data(config, args.data_dir)
         prep_s = time.perf_counter() - t0
@@ -69,15 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         tr = train(model, data, config, run_dir, resume=args.resume, device=args.device,
                    progress=not args.no_progress)  # fmt: skip
         t0 = time.perf_counter()
-        ev = evaluate(model, data, config, args.device, splits=args.eval_splits.split(","))
+        ev = evaluate(model, data, config, args.device, splits=splits)
         ev_s = time.perf_counter() - t0
     except Exception as e:
-        if run_dir is not None and run_dir.is_dir():
+        if run_dir.is_dir():
             msg = f"{type(e).__name__}: {e}".splitlines()[0]
             write_json(run_dir / "metrics.json", {"status": "failed", "error": msg})
         if not isinstance(e, ValueError):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     metrics = {"status": "finished", "error": None, "data": data.info, "prep_time_s": prep_s,
                "eval_time_s": ev_s, **tr, **ev}  # fmt: skip

@@ -14,15 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from common.atomic import atomic_write_text
 from reports import plots, tables
-from reports.records import RunRecord, RunSet, load_runs, read_json, runs_frame
+from reports.records import RunRecord, RunSet, load_runs, read_json, record_row, skip_reason
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class GroupReport:
         default_factory=dict
     )  # key -> (files, caption)
     skipped: dict[str, str] = field(default_factory=dict)  # key -> reason
+    damaged: str = ""  # why a figure was left out for a damaged file, else ""
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Report:
     index: Path
     runs: RunSet
     groups: list[GroupReport]
+    # damaged files met while drawing (a figure left out): one line each, for the CLI to print
+    warnings: list[str] = field(default_factory=list)
 
 
 def _slug(text: str) -> str:
@@ -96,6 +100,19 @@ def _pick_matrix_run(df: pd.DataFrame, wanted: str | None) -> pd.Series | None:
         _not3=pool["alpha"] != 3, _neg_alpha=-pool["alpha"], _dg=(pool["gamma"] - 1.75).abs()
     )
     return pool.sort_values(["_not3", "_neg_alpha", "_dg", "run_id"]).iloc[0]
+
+
+def _damaged_packed(*run_dirs: str | os.PathLike | None) -> str | None:
+    """The first packed.npz (or packed.json) of `run_dirs` that cannot be read, else None."""
+    from common.packed import PackedModel
+
+    for d in run_dirs:
+        if d is not None and (Path(d) / "packed.json").is_file():
+            try:
+                PackedModel.load(Path(d) / "packed")
+            except Exception:  # whatever it raises, this is the file that failed
+                return f"{Path(d) / 'packed.npz'} (or its packed.json) cannot be read"
+    return None
 
 
 def _captions(df: pd.DataFrame) -> dict[str, str]:
@@ -175,7 +192,15 @@ def _group_report(
     else:
         dense = df[(df["kind"] == "dense") & (df["seed"] == pick["seed"])]
         dense_dir = dense["run_dir"].iloc[0] if not dense.empty else None
-        fig, cap = plots.fig_matrix(pick["run_dir"], str(pick["run_id"]), matrix_layer, dense_dir)
+        try:
+            fig, cap = plots.fig_matrix(
+                pick["run_dir"], str(pick["run_id"]), matrix_layer, dense_dir
+            )
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            # a damaged packed.npz costs the one figure drawn from it, not the report
+            where = _damaged_packed(pick["run_dir"], dense_dir) or str(pick["run_dir"])
+            rep.skipped["matrix"] = rep.damaged = skip_reason(f"Figure 4: {where}: {e}")
+            return rep
         if matrix_run is None:
             cap += " Run chosen as α=3 at γ≈1.75 when present, else the largest α; another with --matrix-run."
         rep.figures["matrix"] = (plots.save_figure(fig, fig_dir, f"{slug}-matrix", formats), cap)
@@ -192,7 +217,9 @@ def _index(report_groups: list[GroupReport], runs: RunSet, out: Path, runs_dir: 
         "# LSTMPack report",
         "",
         f"Built by `python -m reports` from the run records under `{runs_dir}`: {n} runs "
-        f"({len(runs.finished)} finished, {len(runs.failed)} failed, {len(runs.running)} running). "
+        f"({len(runs.finished)} finished, {len(runs.failed)} failed, {len(runs.running)} running"
+        + (f"; {len(runs.skipped)} skipped as unreadable" if runs.skipped else "")
+        + "). "
         "Only config.json, metrics.json, hwsim.json (and packed.json/.npz for Figure 4) are read.",
         "",
         "All finished runs, every column: [tables/all_runs.csv](tables/all_runs.csv)."
@@ -244,7 +271,27 @@ def _index(report_groups: list[GroupReport], runs: RunSet, out: Path, runs_dir: 
     if runs.ignored:
         lines += ["## Folders ignored", ""]
         lines += [f"- `{p}`: {why}" for p, why in runs.ignored] + [""]
+    if runs.skipped:
+        lines += ["## Records skipped (damaged or malformed; not in the tables)", ""]
+        lines += [f"- `{p}`: {why}" for p, why in runs.skipped] + [""]
     return "\n".join(lines)
+
+
+def _frame(runs: RunSet) -> tuple[pd.DataFrame, RunSet, dict[str, dict[str, float]]]:
+    """The finished runs as a frame, with their spike rates; a run whose packed.json cannot be
+    read (the cycles and spike rates come from it) moves to the skipped runs."""
+    rows, kept, skipped, spikes = [], [], list(runs.skipped), {}
+    for rec in runs.finished:
+        try:
+            row, rates = record_row(rec), spike_rates_of(rec)
+        except (ValueError, KeyError, TypeError) as e:
+            skipped.append((rec.run_dir, skip_reason(str(e))))
+            continue
+        rows.append(row)
+        kept.append(rec)
+        spikes[str(rec.run_dir)] = rates
+    runs = replace(runs, finished=tuple(kept), skipped=tuple(skipped))
+    return pd.DataFrame(rows), runs, spikes
 
 
 def build_report(
@@ -256,14 +303,14 @@ def build_report(
     matrix_layer: str | None = None,
 ) -> Report:
     """Read every run record under `runs_dir` and write tables, figures and index.md to `out`.
-    Raises ValueError naming the file and key of the first malformed record."""
+    A malformed or damaged record is skipped with a warning naming the file (listed in
+    index.md); ValueError only when no record can be read at all."""
     runs_dir, out = Path(runs_dir), Path(out)
     runs = load_runs(runs_dir)
     groups: list[GroupReport] = []
-    frame = runs_frame(runs.finished)
+    frame, runs, spikes = _frame(runs)
     if not frame.empty:
         atomic_write_text(out / "tables" / "all_runs.csv", frame.to_csv(index=False))
-        spikes = {str(r.run_dir): spike_rates_of(r) for r in runs.finished}
         for _, df in frame.groupby(["model", "preset"], sort=True):
             groups.append(
                 _group_report(
@@ -271,4 +318,5 @@ def build_report(
                 )
             )
     index = atomic_write_text(out / "index.md", _index(groups, runs, out, runs_dir))
-    return Report(out, index, runs, groups)
+    warnings = [g.damaged for g in groups if g.damaged]
+    return Report(out, index, runs, groups, warnings)

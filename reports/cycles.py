@@ -41,3 +41,22 @@ def cycles_on_arrays(run_dir: Path, dataflow: str = "ws") -> dict[str, float]:
         hw = HwConfig(rows=rows, cols=cols, dataflow=dataflow)
         out[cycles_column(array)] = float(simulate(workload, hw).total.cycles)
     return out
+
+
+def cost_on(run_dir: Path, array: str, dataflow: str) -> tuple[float, float]:
+    """(cycles, energy in pJ) per workload of the packed.json in `run_dir` on `array` with
+    `dataflow`, as compress.run simulates (hwsim defaults beside these); NaNs when the run has
+    no packed.json or the array is not RxC."""
+    path = Path(run_dir) / "packed.json"
+    if not path.is_file():
+        return math.nan, math.nan
+    from hwsim.config import HwConfig, parse_array
+    from hwsim.simulate import simulate
+    from hwsim.workload import from_packed_json
+
+    try:
+        rows, cols = parse_array(array)
+    except ValueError:
+        return math.nan, math.nan
+    total = simulate(from_packed_json(path), HwConfig(rows=rows, cols=cols, dataflow=dataflow))
+    return float(total.total.cycles), float(total.total.energy_pj)

@@ -71,6 +71,9 @@ class RunSet:
     running: tuple[RunRecord, ...] = ()
     # Folders with a config.json that is not a compress.run record (e.g. a trainer's own record).
     ignored: tuple[tuple[Path, str], ...] = ()
+    # Run directories whose records could not be read (garbage, a list, a missing key): each
+    # with the one-line reason; the report is built from the rest.
+    skipped: tuple[tuple[Path, str], ...] = ()
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -243,20 +246,38 @@ def find_run_dirs(root: str | os.PathLike) -> list[Path]:
     return found
 
 
+def skip_reason(reason: str) -> str:
+    """Why a run is left out of the report, on one line (the CLIs print it as a warning)."""
+    return " ".join(reason.split())
+
+
 def load_runs(root: str | os.PathLike) -> RunSet:
-    """Every run under `root`, validated; raises ValueError on the first malformed record."""
+    """Every run under `root`, validated. A run whose records are malformed is skipped, with the
+    reason naming the file and the key in RunSet.skipped, so one damaged record never stops the
+    report; ValueError only when no record at all can be read."""
     root = Path(root)
-    finished, failed, running, ignored = [], [], [], []
+    finished, failed, running, ignored, skipped = [], [], [], [], []
     for run_dir in find_run_dirs(root):
         config_path = run_dir / "config.json"
-        if config_path.is_file() and not _is_compress_record(read_json(config_path)):
-            ignored.append((run_dir, "config.json is not a compress.run record"))
+        try:
+            if config_path.is_file() and not _is_compress_record(read_json(config_path)):
+                ignored.append((run_dir, "config.json is not a compress.run record"))
+                continue
+            rec = load_run(run_dir, root)
+        except ValueError as e:
+            skipped.append((run_dir, skip_reason(str(e))))
             continue
-        rec = load_run(run_dir, root)
         {"finished": finished, "failed": failed, "running": running}[rec.status].append(rec)
     if not finished and not failed and not running:
+        if skipped:
+            raise ValueError(
+                f"{root}: no readable run records ({len(skipped)} skipped; the first: "
+                f"{skipped[0][1]})"
+            )
         raise ValueError(f"{root}: no run records found (no config.json/metrics.json below it)")
-    return RunSet(root, tuple(finished), tuple(failed), tuple(running), tuple(ignored))
+    return RunSet(
+        root, tuple(finished), tuple(failed), tuple(running), tuple(ignored), tuple(skipped)
+    )
 
 
 def _weight_bits(rec: RunRecord) -> int:
@@ -323,8 +344,56 @@ def record_row(rec: RunRecord) -> dict[str, Any]:
         "macs_per_token": _num(met.get("macs_per_token")),
         "acs_per_token": _num(met.get("acs_per_token")),
         "spiking": bool(met.get("spike_rates")),
+        "targets": _targets(cfg),
+        "layer_names": "|".join(sorted(_layer_names(met.get("layers")))),
+        **own_baseline(met),
         **cycles_on_arrays(rec.run_dir, str(hwcfg.get("dataflow") or "ws")),
     }
+
+
+def _targets(cfg: Mapping[str, Any]) -> str:
+    """The run's --targets regex ("" for the model's own targets)."""
+    run = cfg.get("run")
+    targets = run.get("targets") if isinstance(run, Mapping) else None
+    return targets if isinstance(targets, str) else ""
+
+
+def _layer_names(layers: Any) -> list[str]:
+    if not isinstance(layers, list):
+        return []
+    return [str(x["name"]) if isinstance(x, Mapping) else str(x) for x in layers]
+
+
+# The baseline figures a compressed run records of the dense model it was compared with
+# (metrics.json "dense", written by compress.run), as frame columns; NaN where not recorded.
+BASE_FIGURES = {"base_nonzero_weights": "nonzero_weights", "base_array_columns": "array_columns",
+                "base_model_bytes": "model_bytes"}  # fmt: skip
+BASE_COLUMNS = (*BASE_FIGURES, "base_cycles", "base_energy_pj", "base_valid", "base_test")
+
+
+def own_baseline(met: Mapping[str, Any]) -> dict[str, Any]:
+    """The dense baseline a run's metrics.json records: its cost on the run's own array and
+    dataflow ("hwsim_total", which runs made since compress.run simulated the dense model on the
+    run's array carry), and with the dense figures too (runs made since the baseline follows the
+    targets) base_source "own": then the ratios are exactly those of the run's own table."""
+    out: dict[str, Any] = dict.fromkeys(BASE_COLUMNS, math.nan)
+    out["base_source"], out["base_run"], out["base_layers"] = "", "", ""
+    dense = met.get("dense")
+    if not isinstance(dense, Mapping):
+        return out
+    total = dense.get("hwsim_total")
+    if isinstance(total, Mapping) and _is_number(total.get("cycles")):
+        out["base_cycles"] = float(total["cycles"])
+        out["base_energy_pj"] = _num(total.get("energy_pj"))
+        out["base_source"] = "cost"
+    if all(_is_number(dense.get(k)) for k in BASE_FIGURES.values()) and out["base_source"]:
+        out.update({c: float(dense[k]) for c, k in BASE_FIGURES.items()})
+        quality = dense.get("quality") if isinstance(dense.get("quality"), Mapping) else {}
+        out["base_valid"], out["base_test"] = _num(quality.get("valid")), _num(quality.get("test"))
+        out["base_source"] = "own"
+        out["base_run"] = str(dense.get("run_id", ""))
+        out["base_layers"] = "|".join(sorted(_layer_names(dense.get("layers"))))
+    return out
 
 
 def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:

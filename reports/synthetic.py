@@ -345,15 +345,25 @@ def make_sweep(
     return dirs
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m reports.synthetic", description=__doc__.splitlines()[0]
     )
     p.add_argument("out", help="runs root to fill (runs/<model>/<run-id>)")
-    p.add_argument("--model", default="ptbc", choices=sorted(_QUALITY))
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--gamma", type=float, nargs="+", default=[0.25, 0.5, 1.0, 1.75])
-    args = p.parse_args(argv)
+    p.add_argument("--model", default="ptbc", choices=sorted(_QUALITY), help="default ptbc")
+    p.add_argument("--hidden", type=int, default=64, help="LSTM width of the made model")
+    p.add_argument(
+        "--gamma",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.5, 1.0, 1.75],
+        help="the sweep's conflict budgets",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     dirs = make_sweep(
         args.out, model=args.model, gammas=args.gamma, hidden=args.hidden, sparsity=0.6
     )

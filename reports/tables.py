@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from reports.cycles import CYCLES_COLUMNS, cycles_column
+from reports.cycles import CYCLES_COLUMNS, cost_on, cycles_column
 
 # metric -> (name in a header, unit or direction note, decimals)
 METRIC_LABELS = {
@@ -24,7 +24,8 @@ METRIC_LABELS = {
 }
 # Settings shown only when they differ between the compressed runs of a table, so that every row
 # is told apart without a wall of constant columns.
-VARYING = ("sparsity", "act_bits", "quant", "strategy", "section_size", "array", "dataflow", "seed")
+VARYING = ("sparsity", "act_bits", "quant", "strategy", "section_size", "array", "dataflow",
+           "targets", "seed")  # fmt: skip
 # The baselines, first in a table in this order: the dense model, then the equal-columns small
 # dense model (compress.run --small-dense); the α column names them.
 BASELINES = {"dense": "dense", "small_dense": "small dense"}
@@ -59,6 +60,41 @@ def _baseline_for(row: pd.Series, bases: dict) -> pd.Series | None:
     return same[0] if same else None
 
 
+def _same_array(row: pd.Series, base: pd.Series) -> bool:
+    return str(row.get("array", "")) == str(base.get("array", "")) and str(
+        row.get("dataflow", "")
+    ) == str(base.get("dataflow", ""))
+
+
+def baseline_values(row: pd.Series, base: pd.Series | None) -> tuple[dict | None, str]:
+    """(the dense figures a row is compared with, the baseline's name), or (None, why not).
+
+    Never a dense figure of another array or other targets: a run's own record of its baseline
+    (metrics.json "dense": packed over its targets, costed on its array) comes first; else the
+    dense run's row, when it packs the same layers, its cycles and energy taken from the run's
+    record of the dense cost on its array, else from the dense row when both ran on the same
+    array and dataflow, else simulated again from the dense packed.json on the run's array."""
+    own = str(row.get("base_source", ""))
+    if own == "own":
+        values = {col: row[f"base_{col}"] for col in ("nonzero_weights", "array_columns",
+                  "model_bytes", "cycles", "energy_pj", "valid", "test")}  # fmt: skip
+        return values, str(row.get("base_run") or (base["run_id"] if base is not None else ""))
+    if base is None:
+        return None, ""
+    mine, theirs = str(row.get("layer_names", "")), str(base.get("layer_names", ""))
+    if mine and theirs and mine != theirs:
+        return None, f"none: {base['run_id']} packs other layers than this run"
+    values = {col: base[col] for col in ("nonzero_weights", "array_columns", "model_bytes",
+              "cycles", "energy_pj", "valid", "test")}  # fmt: skip
+    if own == "cost":
+        values["cycles"], values["energy_pj"] = row["base_cycles"], row["base_energy_pj"]
+    elif not _same_array(row, base):
+        values["cycles"], values["energy_pj"] = cost_on(
+            base["run_dir"], str(row.get("array", "")), str(row.get("dataflow") or "ws")
+        )
+    return values, str(base["run_id"])
+
+
 def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The table for the runs of ONE model and preset: dense rows first, then small dense ones,
     then compressed runs by (alpha, gamma, bits descending, seed); ratio columns are run / dense,
@@ -86,14 +122,14 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
     for c in (*ratio_cols, "delta_valid", "delta_test", "ratio_baseline"):
         df[c] = math.nan if c != "ratio_baseline" else ""
     for i, row in df.iterrows():
-        base = _baseline_for(row, bases)
+        base, label = baseline_values(row, _baseline_for(row, bases))
+        df.at[i, "ratio_baseline"] = label
         if base is None:
             continue
         for out, col in ratio_cols.items():
             df.at[i, out] = row[col] / base[col] if base[col] else math.nan
         df.at[i, "delta_valid"] = row["valid"] - base["valid"]
         df.at[i, "delta_test"] = row["test"] - base["test"]
-        df.at[i, "ratio_baseline"] = base["run_id"]
     df["energy_uj"] = df["energy_pj"] / 1e6
     compressed = df[df["kind"] != "dense"]
     shown = [c for c in VARYING if c in df and compressed[c].astype(str).nunique() > 1]

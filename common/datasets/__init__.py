@@ -1,9 +1,11 @@
 """Dataset registry: which files each dataset has, their SHA-256, where to get them, where they live.
 
-Data root lookup, per dataset: the `data_dir` argument (the CLIs' --data-dir), then $LSTMPACK_DATA,
-then `data/` in the repository; the first candidate holding the dataset's files wins.
+The data root is one folder: the `data_dir` argument (the CLIs' --data-dir) when given, else
+$LSTMPACK_DATA when set, else `data/` in the repository. An explicit choice is never passed over:
+one that is empty, missing, a file or lacks the dataset fails, naming it.
 
-`python -m compress.datasets check [--data-dir D]` prints a table (verified / missing / corrupt);
+`python -m compress.datasets check [--data-dir D] [--full]` prints a table (verified / missing /
+corrupt); hashes are cached by size, mtime, inode and ctime, and --full hashes every file again;
 `python -m compress.datasets fetch [NAMES] [--mirror DIR]` copies from a local mirror or downloads,
 verifying every file before it is renamed into place, so nothing half-written is ever left behind.
 """
@@ -36,8 +38,8 @@ from common.datasets.verify import (
     ENV_VAR,
     REPO_ROOT,
     CheckRow,
-    candidate_roots,
     check_all,
+    data_root,
     dataset_dir,
     file_sha256,
     find_dataset,
@@ -61,8 +63,8 @@ __all__ = [
     "DatasetError",
     "DatasetMissingError",
     "DownloadError",
-    "candidate_roots",
     "check_all",
+    "data_root",
     "dataset_dir",
     "download",
     "fetch_dataset",

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.datasets.catalog import DATASETS, DatasetError, get_dataset
+from common.cliargs import OneLineParser
+from common.datasets.catalog import DATASETS, DatasetError, DatasetMissingError, get_dataset
 from common.datasets.fetch import fetch_dataset
-from common.datasets.verify import check_all, resolve_data_root
+from common.datasets.verify import ENV_VAR, REPO_LABEL, check_all, data_root
 
 
 def _fmt_bytes(n: int) -> str:
@@ -21,8 +22,23 @@ def _fmt_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _explicit_root(label: str, root: Path, must_exist: bool) -> None:
+    """DatasetMissingError when a root the user chose is a file (or, `must_exist`, missing)."""
+    if label == REPO_LABEL:
+        return
+    if root.exists() and not root.is_dir():
+        raise DatasetMissingError(f"{label} {root} is a file, not a folder; give a data folder")
+    if must_exist and not root.exists():
+        raise DatasetMissingError(f"{label} {root} does not exist; give a data folder")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    rows = check_all(args.data_dir)
+    label, root = data_root(args.data_dir)
+    _explicit_root(label, root, must_exist=True)
+    rows = check_all(args.data_dir, full=args.full)
+    # which copy was checked, and how: a table of "verified" means little without it
+    how = "every file hashed again" if args.full else "hashes cached by size, mtime, inode, ctime"
+    print(f"data root: {root} ({label}; {how})")
     width = max(len(r.name) for r in rows)
     print(f"{'dataset':<{width}}  {'status':<8}  {'size':>9}  folder")
     for r in rows:
@@ -38,7 +54,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     names = args.names or list(DATASETS)
     for n in names + list(args.optional):
         get_dataset(n)
-    root = resolve_data_root(args.data_dir)
+    label, root = data_root(args.data_dir)
+    _explicit_root(label, root, must_exist=False)  # fetch creates a missing root
     mirror = Path(args.mirror) if args.mirror and Path(args.mirror).is_dir() else None
     if args.mirror and mirror is None:
         print(f"mirror {args.mirror} not found; downloading from the canonical addresses")
@@ -55,16 +72,24 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     # The package's docstring (the lookup order, what check and fetch do) is the help text.
     import common.datasets as package
 
-    parser = argparse.ArgumentParser(
-        prog="python -m compress.datasets", description=package.__doc__
-    )
+    parser = OneLineParser(prog="python -m compress.datasets", description=package.__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("check", help="verify every dataset: verified / missing / corrupt")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"the data root to check (default ${ENV_VAR}, else the repository's data/)",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="hash every file again instead of trusting the hash cache (which is keyed by size, "
+        "mtime, inode and ctime)",
+    )
     p.set_defaults(func=_cmd_check)
     p = sub.add_parser("fetch", help="copy from a mirror or download, verified")
     p.add_argument("names", nargs="*", help=f"datasets (default all): {', '.join(DATASETS)}")
@@ -78,7 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="datasets whose failure is reported but does not fail the command",
     )
     p.set_defaults(func=_cmd_fetch)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return args.func(args)

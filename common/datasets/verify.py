@@ -1,8 +1,11 @@
 """Finding a dataset on disk and checking its files against the catalog's SHA-256.
 
-Data root lookup, per dataset: the `data_dir` argument (the CLIs' --data-dir), then $LSTMPACK_DATA,
-then `data/` in the repository; the first candidate holding the dataset's files wins. Hashing a
-large file takes seconds, so each hash is cached by path, size and mtime.
+The data root is ONE folder: the `data_dir` argument (the CLIs' --data-dir) when given, else
+$LSTMPACK_DATA when set, else `data/` in the repository. An explicit choice is never passed over
+for the next one: a --data-dir or $LSTMPACK_DATA that is empty, missing, a file, or lacks the
+dataset fails naming it, so a run never reads another copy than the one it was pointed at.
+Hashing a large file takes seconds, so each hash is cached by path, size, mtime, inode and ctime
+(`check --full` hashes again regardless).
 """
 
 from __future__ import annotations
@@ -30,24 +33,36 @@ from common.datasets.catalog import (
 ENV_VAR = "LSTMPACK_DATA"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 1 << 20
+REPO_LABEL = "the repository's data/"
 
 
-def candidate_roots(data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path | None]]:
-    """The three places searched, in order, as (label, path or None when not given)."""
+def data_root(data_dir: str | os.PathLike | None = None) -> tuple[str, Path]:
+    """(label, folder) of the data root in use: --data-dir, else $LSTMPACK_DATA, else the repo's
+    data/. An explicit choice that is empty raises DatasetMissingError naming it; whether it
+    holds anything is find_dataset's check."""
+    if data_dir is not None:
+        if not str(data_dir).strip():
+            raise DatasetMissingError(
+                "--data-dir is empty; give a data folder, or leave the flag out to use "
+                f"${ENV_VAR} or {REPO_LABEL}"
+            )
+        return "--data-dir", Path(data_dir).expanduser()
     env = os.environ.get(ENV_VAR)
-    return [
-        ("--data-dir", Path(data_dir).expanduser() if data_dir else None),
-        (f"${ENV_VAR}", Path(env).expanduser() if env else None),
-        ("repo data/", REPO_ROOT / "data"),
-    ]
+    if env is not None:
+        if not env.strip():
+            # an empty variable is most often a script's unset path: it must not quietly mean
+            # "the repository's copy"
+            raise DatasetMissingError(
+                f"${ENV_VAR} is set but empty; point it at a data folder, or unset it to use "
+                f"{REPO_LABEL}"
+            )
+        return f"${ENV_VAR}", Path(env).expanduser()
+    return REPO_LABEL, REPO_ROOT / "data"
 
 
 def resolve_data_root(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data root that wins when no particular dataset is asked for: the first one given."""
-    for _, path in candidate_roots(data_dir):
-        if path is not None:
-            return path
-    raise AssertionError("unreachable: the repo data/ candidate is always given")
+    """The data root in use (see data_root); it need not exist yet (fetch creates it)."""
+    return data_root(data_dir)[1]
 
 
 def present_files(ds: Dataset, folder: Path) -> tuple[DataFile, ...] | None:
@@ -61,20 +76,33 @@ def present_files(ds: Dataset, folder: Path) -> tuple[DataFile, ...] | None:
 
 
 def find_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder of dataset `name` under the first root that holds all its files."""
+    """The folder of dataset `name` under the data root in use; DatasetMissingError naming the
+    root, what is wrong with it, and the command that fetches the dataset there."""
     ds = get_dataset(name)
-    searched = []
-    for label, root in candidate_roots(data_dir):
-        if root is None:
-            searched.append(f"{label} (not set)")
-            continue
-        folder = root / ds.folder
-        if present_files(ds, folder) is not None:
-            return folder
-        searched.append(f"{label} {folder}")
+    label, root = data_root(data_dir)
+    folder = root / ds.folder
+    if present_files(ds, folder) is not None:
+        return folder
+    if not root.exists():
+        why = "does not exist"
+    elif not root.is_dir():
+        why = "is a file, not a folder"
+    elif not folder.is_dir():
+        why = f"has no {ds.folder}/ folder"
+    else:
+        missing = [f.path for f in ds.files if not (folder / f.path).is_file()]
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        why = f"has {ds.folder}/ without {shown}"
+    if label == REPO_LABEL:
+        hint = FETCH_HINT.format(name=name)
+        where = f"{label} {root} (no --data-dir given and ${ENV_VAR} not set)"
+    else:
+        hint = f"python -m compress.datasets fetch {name} --data-dir {root}"
+        where = f"{label} {root}"
     raise DatasetMissingError(
-        f"dataset {name!r} not found; searched: {'; '.join(searched)}. "
-        f"Fetch it with: {FETCH_HINT.format(name=name)}"
+        f"dataset {name!r} not found in {where}: it {why}. Fetch it with: {hint}"
     )
 
 
@@ -89,7 +117,10 @@ def dataset_dir(
 
 
 # Hashing: a large file takes seconds, so each hash is kept in a small JSON cache under the user's
-# cache folder, keyed by path and trusted while the file's size and mtime are unchanged.
+# cache folder, keyed by path and trusted while the file's size, mtime, inode and ctime are all
+# unchanged. mtime alone can be set back by anyone (touch -d, cp -p, an editor that restores it);
+# ctime cannot be set from user space, and an edit by replacement changes the inode.
+STAMP = ("size", "mtime_ns", "ino", "ctime_ns")
 
 
 def _cache_path() -> Path:
@@ -120,15 +151,28 @@ def _hash_stream(read: Callable[[int], bytes]) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path, member: str | None = None, *, use_cache: bool = True) -> str:
-    """SHA-256 of a file (or of one member of a zip), cached by path, size and mtime."""
+def _stamp(st: os.stat_result) -> dict[str, int]:
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino,
+            "ctime_ns": st.st_ctime_ns}  # fmt: skip
+
+
+def file_sha256(
+    path: Path, member: str | None = None, *, use_cache: bool = True, refresh: bool = False
+) -> str:
+    """SHA-256 of a file (or of one member of a zip), cached by path, size, mtime, inode and
+    ctime. `refresh`: hash again whatever the cache says, and store the new hash."""
     path = Path(path).resolve()
     st = path.stat()
     key = f"{path}::{member or ''}"
-    stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    stamp = _stamp(st)
     cache = _load_cache() if use_cache else {}
     hit = cache.get(key)
-    if hit and hit.get("size") == stamp["size"] and hit.get("mtime_ns") == stamp["mtime_ns"]:
+    if (
+        not refresh
+        and isinstance(hit, dict)
+        and all(hit.get(k) == stamp[k] for k in STAMP)
+        and isinstance(hit.get("sha256"), str)
+    ):
         return hit["sha256"]
     if member is None:
         with open(path, "rb") as fh:
@@ -142,8 +186,9 @@ def file_sha256(path: Path, member: str | None = None, *, use_cache: bool = True
     return digest
 
 
-def verify_dataset(name: str, folder: Path) -> list[Path]:
-    """Check every file of `name` in `folder`; returns the files, raises on a mismatch."""
+def verify_dataset(name: str, folder: Path, *, full: bool = False) -> list[Path]:
+    """Check every file of `name` in `folder`; returns the files, raises on a mismatch.
+    `full`: hash every file again instead of trusting the cache."""
     ds = get_dataset(name)
     files = present_files(ds, folder)
     if files is None:
@@ -160,7 +205,7 @@ def verify_dataset(name: str, folder: Path) -> list[Path]:
                 f"{path}: size {path.stat().st_size} bytes, expected {f.size}; the file was left "
                 f"as it is"
             )
-        actual = file_sha256(path, f.member if is_alt else None)
+        actual = file_sha256(path, f.member if is_alt else None, refresh=full)
         if actual != f.sha256:
             what = f"{path}" + (f" (member {f.member})" if is_alt else "")
             raise DatasetCorruptError(
@@ -180,7 +225,9 @@ class CheckRow:
     detail: str = ""
 
 
-def check_all(data_dir: str | os.PathLike | None = None) -> list[CheckRow]:
+def check_all(data_dir: str | os.PathLike | None = None, *, full: bool = False) -> list[CheckRow]:
+    """One row per dataset of the catalog, under the data root in use; `full` hashes every file
+    again instead of trusting the cache."""
     rows = []
     for name in DATASETS:
         try:
@@ -191,7 +238,7 @@ def check_all(data_dir: str | os.PathLike | None = None) -> list[CheckRow]:
         files = present_files(DATASETS[name], folder) or ()
         size = sum((folder / f.path).stat().st_size for f in files)
         try:
-            verify_dataset(name, folder)
+            verify_dataset(name, folder, full=full)
             rows.append(CheckRow(name, "verified", str(folder), size))
         except DatasetCorruptError as e:
             rows.append(CheckRow(name, "corrupt", str(folder), size, str(e)))

@@ -16,20 +16,29 @@ import logging
 import sys
 
 from common.atomic import atomic_write_text
+from common.checkfiles import DamagedFileError
 from common.datasets import DatasetError
 from common.runtime import configure_cpu
-from compress.packing import PackedModel
 from lstmpack.run import small_dense
 from lstmpack.run.compressed import compressed_stage
 from lstmpack.run.config import Context, prepare
-from lstmpack.run.dense import dense_stage
+from lstmpack.run.dense import dense_baseline, dense_stage
 from lstmpack.run.records import (
     compressed_config_record,
     format_table,
-    read_json,
+    packed_summary,
     simulate_packed,
+    status_of,
     write_json,
 )
+
+log = logging.getLogger("compress.run")
+
+# Errors that are the user's to fix: a damaged file (DamagedFileError), data that went missing
+# (DatasetError) and any ValueError, which by the project's convention is bad input (made data
+# too small for the batch size, ...): one line, exit 2, and metrics.json says "failed".
+# Anything else is a fault of the code and keeps its traceback.
+USER_ERRORS = (DamagedFileError, DatasetError, ValueError)
 
 
 def run(ctx: Context) -> int:
@@ -37,13 +46,12 @@ def run(ctx: Context) -> int:
     dense model), then the table."""
     spec, cfg, run, run_dir = ctx.spec, ctx.cfg, ctx.run, ctx.run_dir
     metrics_path = run_dir / "metrics.json"
-    if (
-        ctx.args.resume
-        and metrics_path.is_file()
-        and read_json(metrics_path).get("status") == "finished"
-    ):
+    if ctx.takeover is None and ctx.args.resume and status_of(metrics_path) == "finished":
         print((run_dir / "table.md").read_text(), end="")
         return 0
+    if ctx.takeover is not None:
+        log.info("taking over %s: %s, and it holds no training state", run_dir, ctx.takeover)
+    log.info("data: %s", ctx.data_folder)
     # config.json goes first, so a run killed at any later point can be resumed by its settings
     run_dir.mkdir(parents=True, exist_ok=True)
     record = (
@@ -54,21 +62,20 @@ def run(ctx: Context) -> int:
     write_json(run_dir / "config.json", record)
     write_json(metrics_path, {"status": "running", "error": None})
     try:
-        ctx.data = spec.load_data(cfg, ctx.args.data_dir, verify=not ctx.args.no_verify)
         if run.small_dense:
             metrics, rows = small_dense.small_dense_stage(ctx)
         else:
-            dense_model, dense_metrics = dense_stage(ctx)
-            dense_packed = PackedModel.load(ctx.dense_dir / "packed")
+            dense_model, dense_metrics = dense_stage(ctx)  # logs reused or trained, and its time
+            # the baseline of this run's targets, simulated on this run's array and dataflow
+            dense_packed = dense_baseline(ctx, dense_model)
+            dense_row = {**dense_metrics, **packed_summary(dense_packed)}
             dense_hw = simulate_packed(dense_packed.to_json(), run.hw)
             metrics, hw = compressed_stage(ctx, dense_model)
-            metrics["dense"] = {
-                "quality": dense_metrics["quality"],
-                "hwsim_total": dense_hw["total"],
-            }
-            rows = [("dense", dense_metrics, dense_hw), (run.run_id(), metrics, hw)]
+            metrics["dense"] = dense_record(ctx, dense_row, dense_hw)
+            rows = [("dense", dense_row, dense_hw), (run.run_id(), metrics, hw)]
     except Exception as e:
-        write_json(metrics_path, {"status": "failed", "error": f"{type(e).__name__}: {e}"})
+        error = f"{type(e).__name__}: {e}".splitlines()[0]
+        write_json(metrics_path, {"status": "failed", "error": error})
         raise
     table = format_table(rows, spec.metric)
     atomic_write_text(run_dir / "table.md", table + "\n")
@@ -77,15 +84,40 @@ def run(ctx: Context) -> int:
     return 0
 
 
+def dense_record(ctx: Context, dense_row: dict, dense_hw: dict) -> dict:
+    """metrics.json's "dense": the baseline this run was compared with, as its table shows it:
+    the dense run, the targets it was packed over, its figures, and its cost on this run's
+    array and dataflow. reports takes the ratios from here, so they match the run's table."""
+    keys = ("weights_total", "nonzero_weights", "array_columns", "packing_efficiency",
+            "model_bytes")  # fmt: skip
+    return {
+        "run_id": ctx.dense_dir.name,  # its folder is config.json's dense_dir
+        "targets": ctx.run.targets,
+        "quality": dense_row["quality"],
+        **{k: dense_row[k] for k in keys},
+        "layers": [layer["name"] for layer in dense_row["layers"]],
+        "hw": {"rows": ctx.run.hw.rows, "cols": ctx.run.hw.cols, "dataflow": ctx.run.hw.dataflow},
+        "hwsim_total": dense_hw["total"],
+    }
+
+
+def _error(e: Exception) -> int:
+    # one line, whatever the message holds: scripts and the sweep read the last line
+    print(f"compress.run: error: {' '.join(str(e).split())}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         ctx = prepare(argv)
     except (ValueError, DatasetError) as e:
-        print(f"compress.run: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e)
     configure_cpu(ctx.args.threads)
-    return run(ctx)
+    try:
+        return run(ctx)
+    except USER_ERRORS as e:
+        return _error(e)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from lstmpack.run.records import read_json
+from lstmpack.run.records import read_json, status_of
 
 if TYPE_CHECKING:
     from lstmpack.run.config import RunConfig
@@ -65,9 +65,9 @@ def auto_columns(cfg: Any, run: RunConfig, root: Path) -> tuple[int, str]:
     """(columns, where they came from): the finished compressed run's array columns, else the
     fewest that combining at alpha = --max-paths reaches."""
     metrics = compressed_dir(run, root) / "metrics.json"
-    if metrics.is_file():
+    if status_of(metrics) == "finished":  # an unfinished or unreadable run is not a source
         m = read_json(metrics)
-        if m.get("status") == "finished" and isinstance(m.get("array_columns"), int):
+        if isinstance(m.get("array_columns"), int):
             return m["array_columns"], str(metrics)
     alpha = run.combine.max_paths
     columns = rule_for(run.model).lstm_columns(cfg, alpha)

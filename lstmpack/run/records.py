@@ -8,12 +8,15 @@ scalars as plain numbers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from common.atomic import atomic_write, atomic_write_json, jsonable
+from common.checkfiles import DamagedFileError, check_torch_file, json_status, read_json_object
 from hwsim.config import HwConfig
 
 # The array settings a run chooses (--array, --dataflow); every other HwConfig field keeps
@@ -26,9 +29,19 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_json(path, data, sort_keys=False, default=jsonable)
 
 
-def read_json(path: Path) -> Any:
-    with open(path) as fh:
-        return json.load(fh)
+# What to do about a damaged record, when the caller has nothing more precise to say.
+FIX = "fix it or delete it"
+
+
+def read_json(path: Path, fix: str = FIX) -> dict[str, Any]:
+    """The JSON object in `path`; DamagedFileError naming the file and `fix` when it is
+    unreadable, not JSON or not an object."""
+    return read_json_object(path, fix)
+
+
+def status_of(path: Path) -> str | None:
+    """metrics.json's "status" at `path`; None when missing or unreadable."""
+    return json_status(path)
 
 
 def save_torch(obj: Any, path: Path) -> None:
@@ -36,6 +49,58 @@ def save_torch(obj: Any, path: Path) -> None:
     import torch
 
     atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def load_torch(path: Path, fix: str) -> Any:
+    """torch.load of a file this run layer saved, on the CPU; DamagedFileError naming the file
+    and `fix` when it cannot be read back."""
+    import torch
+
+    check_torch_file(path, fix)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling errors come in many types; a user needs one line
+        raise DamagedFileError(f"{path}: cannot be loaded ({type(e).__name__}); {fix}") from None
+
+
+def targets_tag(pattern: str) -> str:
+    """t<8 hex digits>: a short, stable name for a --targets regex (in run ids and in the dense
+    run's folder of the baseline packed over it)."""
+    return "t" + hashlib.sha256(pattern.encode("utf-8")).hexdigest()[:8]
+
+
+def baseline_stem(dense_dir: Path, targets: str | None) -> Path:
+    """Where the dense model packed at alpha = 1 over a run's targets lives: <dense>/packed for
+    the model's own targets, <dense>/targets-<tag>/packed for a --targets regex. The weights do
+    not depend on the targets, only their packing does: one dense model serves every regex."""
+    if targets is None:
+        return dense_dir / "packed"
+    return dense_dir / f"targets-{targets_tag(targets)}" / "packed"
+
+
+def load_packed(stem: Path, fix: str | None = None):
+    """PackedModel.load(stem); DamagedFileError naming the file when it cannot be read back."""
+    from common.packed import PackedModel
+
+    fix = fix or f"delete {stem.name}.json and {stem.name}.npz there: they are packed again"
+    try:
+        return PackedModel.load(stem)
+    except (zipfile.BadZipFile, EOFError):  # np.load's word for a cut or overwritten archive
+        raise DamagedFileError(
+            f"{stem}.npz: not a complete .npz archive (truncated or overwritten); {fix}"
+        ) from None
+    except Exception as e:  # a JSON or consistency error: one line names the file
+        what = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if str(stem) not in what:
+            what = f"{stem}.json/.npz: {what}"
+        raise DamagedFileError(f"{what}; {fix}") from None
+
+
+def check_checkpoints(folder: Path, fix: str) -> None:
+    """check_torch_file on every *.pt directly in `folder` (a trainer's checkpoints)."""
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.pt")):
+            check_torch_file(path, fix)
 
 
 def changed_settings(stored: Any, current: dict[str, Any]) -> list[str]:

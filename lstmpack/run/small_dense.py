@@ -26,7 +26,7 @@ from compress.packing import PackedModel
 from lstmpack.run.columns import auto_columns, parse_columns, rule_for
 from lstmpack.run.config import Context
 from lstmpack.run.dense import dense_stage
-from lstmpack.run.records import hw_record, read_json, simulate_packed, write_json
+from lstmpack.run.records import hw_record, read_json, simulate_packed, status_of, write_json
 
 # --------------------------------------------------------------------------- the stage
 
@@ -68,10 +68,7 @@ def config_record(ctx: Context) -> dict[str, Any]:
 
 def _finished(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "metrics.json"
-    if not path.is_file():
-        return None
-    m = read_json(path)
-    return m if m.get("status") == "finished" else None
+    return read_json(path) if status_of(path) == "finished" else None
 
 
 def small_dense_stage(ctx: Context) -> tuple[dict[str, Any], list[tuple[str, dict, dict]]]:

@@ -10,10 +10,12 @@ Each point is one subprocess of the runner (default `python -m compress.run`) ca
     <runner> --model M --preset P --seed S --max-paths A --gamma G --bits B
              --runs-root RUNS --run-dir RUNS/M/<run-id> [--resume] [EXTRA...]
 
-with run-id `a<alpha>-g<gamma>-b<bits>-<preset>-s<seed>`. compress.run trains the dense model of
-(model, preset, seed) once, into RUNS/M/dense-<preset>-s<seed>, and reuses it; so the first point
-of each seed runs alone, and when its dense model did not come out finished the rest run one at
-a time rather than N jobs training the same dense model at once.
+with run-id `a<alpha>-g<gamma>-b<bits>-<preset>-s<seed>`, plus `-x<hash>` of the EXTRA arguments
+that can change a run's numbers (all but --threads, --data-dir, --no-verify and --device).
+compress.run trains the dense model of (model, preset, seed) once, into
+RUNS/M/dense-<preset>-s<seed>, and reuses it; so the first point of each seed runs alone, and when
+its dense model did not come out finished the rest run one at a time rather than N jobs training
+the same dense model at once.
 
 A point whose metrics.json says "finished" is skipped; one whose run directory holds a
 config.json but is not finished runs again with `--resume`. A runner that exits non-zero (or
@@ -35,13 +37,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from common.cliargs import OneLineParser
 from lstmpack.sweep.points import SweepPoint, grid, parse_point, preset_seed
 from lstmpack.sweep.runner import DEFAULT_RUNNER, PointResult, PointRunner, run_sweep
 from lstmpack.sweep.state import point_state
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m compress.sweep",
         description=__doc__.splitlines()[0],
         epilog="Arguments after `--` go to every compress.run call unchanged.",
@@ -73,9 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", help="command run per point instead of `python -m compress.run`")
     p.add_argument("--report-out", help="report folder (default RUNS_DIR/<model>/report)")
     p.add_argument(
-        "--report-formats", nargs="+", default=["png", "pdf"], choices=["png", "pdf", "svg"]
+        "--report-formats",
+        nargs="+",
+        default=["png", "pdf"],
+        choices=["png", "pdf", "svg"],
+        help="figure formats of the report (default png pdf)",
     )
-    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="run the points, build no report")
     p.add_argument("--dry-run", action="store_true", help="print each point's command and state")
     return p
 
@@ -91,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner = shlex.split(args.runner) if args.runner else list(DEFAULT_RUNNER)
     runs_dir = Path(args.runs_dir)
     try:
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
         extra_points = [parse_point(t) for t in args.point]
         only_points = extra_points and not (args.max_paths or args.gamma or args.bits)
         if args.seed is None:
@@ -103,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.bits or [32],
             args.seed,
             extra_points,
+            extra,
         )
         if args.dry_run:
             _dry_run(points, PointRunner(runner, runs_dir, extra, None, args.jobs), args.seed)
@@ -163,6 +173,8 @@ def _report(args: argparse.Namespace, runs_dir: Path) -> int:
     except ValueError as e:
         sys.stderr.write(f"error: report not built: {e}\n")
         return 2
+    for run_dir, why in getattr(getattr(report, "runs", None), "skipped", ()):
+        sys.stderr.write(f"warning: report skipped {run_dir}: {why}\n")
     for g in getattr(report, "groups", []):
         if g.preset == args.preset:
             print(f"\n{g.model}, {g.preset} preset:\n\n{to_markdown(g.table)}")

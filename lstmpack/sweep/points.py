@@ -1,8 +1,13 @@
 """The points of a sweep: (model, preset, seed, alpha, gamma, bits), their run-ids and the
-compress.run flags each one runs with."""
+compress.run flags each one runs with.
+
+The arguments after `--` go to every point's compress.run and may change its numbers (another
+array, other targets, ...): they are part of the run-id as `-x<hash>` of those that do, so a
+sweep with other extra arguments never takes a point of another for finished."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -24,10 +29,12 @@ class SweepPoint:
     alpha: int
     gamma: float
     bits: int
+    tag: str = ""  # extra_tag of the arguments after `--`; "" without any that change numbers
 
     @property
     def run_id(self) -> str:
-        return f"a{self.alpha}-g{self.gamma:g}-b{self.bits}-{self.preset}-s{self.seed}"
+        tag = f"-{self.tag}" if self.tag else ""
+        return f"a{self.alpha}-g{self.gamma:g}-b{self.bits}-{self.preset}-s{self.seed}{tag}"
 
     def run_dir(self, runs_dir: str | os.PathLike) -> Path:
         return Path(runs_dir) / self.model / self.run_id
@@ -57,6 +64,27 @@ class SweepPoint:
         ]  # fmt: skip
 
 
+# compress.run flags that change no number of a run (where the data is read from, how many
+# threads run it), with how many values each takes: left out of the run-id's hash.
+NEUTRAL_FLAGS = {"--threads": 1, "--data-dir": 1, "--no-verify": 0, "--device": 1}
+
+
+def extra_tag(extra: Sequence[str]) -> str:
+    """x<8 hex digits> of the extra compress.run arguments that can change a run's numbers, in
+    their order; "" when there are none."""
+    kept, i = [], 0
+    while i < len(extra):
+        name, eq, _ = extra[i].partition("=")
+        if name in NEUTRAL_FLAGS:
+            i += 1 + (0 if eq else NEUTRAL_FLAGS[name])
+            continue
+        kept.append(extra[i])
+        i += 1
+    if not kept:
+        return ""
+    return "x" + hashlib.sha256("\0".join(kept).encode("utf-8")).hexdigest()[:8]
+
+
 def check_setting(alpha: int, gamma: float, bits: int) -> None:
     """ValueError naming the flag when (alpha, gamma, bits) is not a point compress.run can run."""
     check_max_paths(alpha, "--max-paths")
@@ -74,10 +102,11 @@ def grid(
     bits: Sequence[int],
     seeds: Sequence[int] = (0,),
     points: Sequence[tuple[int, float, int]] = (),
+    extra: Sequence[str] = (),
 ) -> list[SweepPoint]:
     """Every (seed, alpha, gamma, bits) in that nesting order, then the extra (alpha, gamma,
     bits) `points` of each seed; duplicates dropped. Empty alphas/gammas/bits with `points`
-    gives just those points."""
+    gives just those points. `extra`: the compress.run arguments after `--` (in the run-ids)."""
     settings = [(a, g, b) for a in alphas for g in gammas for b in bits] + list(points)
     if not settings or not seeds:
         raise ValueError("the grid is empty: give --max-paths, --gamma and --bits, or --point")
@@ -86,7 +115,7 @@ def grid(
     out: list[SweepPoint] = []
     for s in seeds:
         for a, g, b in settings:
-            p = SweepPoint(model, preset, int(s), int(a), float(g), int(b))
+            p = SweepPoint(model, preset, int(s), int(a), float(g), int(b), extra_tag(extra))
             if p not in out:
                 out.append(p)
     return out

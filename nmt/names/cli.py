@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 
 from common.atomic import atomic_write_json
+from common.checkfiles import check_torch_file
+from common.cliargs import OneLineParser
 from nmt.names.config import CELLS, PRESETS, READOUTS, SPLITS, NamesConfig, preset_config
-from nmt.names.data import load_names, majority_baseline
+from nmt.names.data import _names_folder, load_names, majority_baseline
 from nmt.names.model import build_model, count_params
 from nmt.names.training import evaluate, train
 
@@ -85,26 +87,60 @@ def run(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m nmt.names",
         description="Train and evaluate the (spiking) LSTM surname classifier.",
     )
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    p.add_argument("--split", default="stratified", choices=SPLITS)
-    p.add_argument("--cell", default="gate", choices=CELLS)
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="default cpu")
+    p.add_argument("--split", default="stratified", choices=SPLITS, help="train/test split")
+    p.add_argument("--cell", default="gate", choices=CELLS, help="the LSTM cell (default gate)")
     p.add_argument("--data-dir", default=None, help="data root or the names folder itself")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--hidden-size", type=int, default=None)
-    p.add_argument("--surrogate", default=None, choices=["erf", "atan", "spikingparrot"])
-    p.add_argument("--readout", default=None, choices=READOUTS)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (0: default)")
+    p.add_argument("--runs-dir", default="runs", help="runs go to RUNS_DIR/names/<run-id>")
+    p.add_argument("--seed", type=int, default=None, help="default: the preset's (>= 0)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (>= 1)")
+    p.add_argument("--batch-size", type=int, default=None, help="names per batch (>= 1)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (> 0)")
+    p.add_argument("--hidden-size", type=int, default=None, help="LSTM width (>= 1)")
+    p.add_argument(
+        "--surrogate",
+        default=None,
+        choices=["erf", "atan", "spikingparrot"],
+        help="spike surrogate gradient (default: the cell's own)",
+    )
+    p.add_argument("--readout", default=None, choices=READOUTS, help="how logits are read out")
+    p.add_argument("--threads", type=int, default=None, help="torch threads, >= 1 (default: all)")
     p.add_argument("--no-clamp", action="store_true", help="gate cell: pre-2.0 unclamped c")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _config(args: argparse.Namespace, overrides: dict) -> NamesConfig:
+    """The preset with the flags' overrides; ValueError naming the flag of a refused value."""
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1 (torch threads); got {args.threads}")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed must be >= 0; got {args.seed}")
+    try:
+        return preset_config(args.preset, **overrides)
+    except ValueError as e:  # NamesConfig names its field: name the flag that set it
+        field = next((k for k in overrides if str(e).startswith(k)), None)
+        if field is None:
+            raise
+        raise ValueError(f"--{field.replace('_', '-')} {overrides[field]}: {e}") from None
+
+
+def _check(config: NamesConfig, args: argparse.Namespace) -> Path:
+    """Every refusal of the folders before anything is written (ValueError naming the flag or
+    file); returns the data folder the run reads."""
+    if args.data_dir is not None and not args.data_dir.strip():  # "" would glob the cwd
+        raise ValueError("--data-dir is empty; give a data folder, or leave the flag out")
+    runs = Path(args.runs_dir)
+    if runs.exists() and not runs.is_dir():
+        raise ValueError(f"--runs-dir {runs} is a file, not a folder")
+    ckpt = runs / "names" / config.run_id() / "checkpoint.pt"
+    if ckpt.exists():  # the run resumes from it: a damaged one fails now, not after loading
+        check_torch_file(ckpt, "delete it to train this run from the start")
+    return _names_folder(args.data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,10 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_clamp:
         overrides["clamp"] = False
     try:
-        config = preset_config(args.preset, **overrides)
+        config = _config(args, overrides)
+        folder = _check(config, args)
+        logging.getLogger("nmt.names").info("data: %s", folder)
         metrics, run_dir = run(config, args.data_dir, args.runs_dir, progress=not args.no_progress)
-    except ValueError as err:  # includes DatasetError: a one-line message
-        print(f"nmt.names: {err}", file=sys.stderr)
+    except ValueError as err:  # includes DatasetError and DamagedFileError: a one-line message
+        print(f"nmt.names: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     shown = {k: v for k, v in metrics.items() if k not in ("classes", "test_neuron_steps")}
     print(json.dumps(shown, indent=1))

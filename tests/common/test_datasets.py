@@ -75,24 +75,70 @@ def test_env_wins_over_repo_data_when_no_argument(tmp_path, monkeypatch):
     assert D.dataset_dir("toy") == tmp_path / "env" / "toy"
 
 
-def test_repo_data_is_the_last_resort(tmp_path, monkeypatch):
+def test_repo_data_is_used_only_when_no_root_is_chosen(tmp_path, monkeypatch):
     _fake_dataset(monkeypatch, FILES)
     _write(tmp_path / "repo/data", FILES)
-    monkeypatch.setenv(D.ENV_VAR, str(tmp_path / "empty"))
-    assert D.dataset_dir("toy", tmp_path / "also-empty") == tmp_path / "repo/data/toy"
+    assert D.dataset_dir("toy") == tmp_path / "repo/data/toy"
 
 
-def test_missing_dataset_message_names_dataset_all_candidates_and_fetch_command(
-    tmp_path, monkeypatch
+def _file(tmp_path: Path) -> Path:
+    (tmp_path / "a-file").write_text("not a folder")
+    return tmp_path / "a-file"
+
+
+def _lacking(tmp_path: Path) -> Path:
+    _write(tmp_path / "lacking", {"train.txt": FILES["train.txt"]})
+    return tmp_path / "lacking"
+
+
+# an explicit root that does not hold the dataset -> what the one line says about it
+EXPLICIT = [
+    ("missing", lambda t: t / "nowhere", "does not exist"),
+    ("a file", _file, "is a file, not a folder"),
+    ("empty folder", lambda t: t / "empty", "has no toy/ folder"),
+    ("lacking a file", _lacking, "has toy/ without test.txt"),
+]
+
+
+@pytest.mark.parametrize(("case", "make", "why"), EXPLICIT, ids=[c[0] for c in EXPLICIT])
+@pytest.mark.parametrize("how", ["--data-dir", "$LSTMPACK_DATA"])
+def test_an_explicit_root_without_the_data_fails_naming_it_never_falls_back(
+    tmp_path, monkeypatch, how, case, make, why
 ):
     _fake_dataset(monkeypatch, FILES)
-    monkeypatch.setenv(D.ENV_VAR, str(tmp_path / "env"))
+    _write(tmp_path / "repo/data", FILES)  # a good copy the lookup must NOT fall back to
+    (tmp_path / "empty").mkdir()
+    root = make(tmp_path)
+    if how == "--data-dir":
+        args = (root,)
+    else:
+        monkeypatch.setenv(D.ENV_VAR, str(root))
+        args = ()
     with pytest.raises(D.DatasetMissingError) as e:
-        D.dataset_dir("toy", tmp_path / "arg")
+        D.dataset_dir("toy", *args)
     msg = str(e.value)
-    assert "'toy'" in msg and "\n" not in msg
-    for place in (tmp_path / "arg" / "toy", tmp_path / "env" / "toy", tmp_path / "repo/data/toy"):
-        assert str(place) in msg
+    assert "\n" not in msg and f"{how} {root}" in msg and why in msg, msg
+    assert f"fetch toy --data-dir {root}" in msg
+    assert "repo" not in msg.replace(str(tmp_path), "")
+
+
+def test_an_empty_data_dir_or_env_var_is_an_error_not_the_repo_copy(tmp_path, monkeypatch):
+    _fake_dataset(monkeypatch, FILES)
+    _write(tmp_path / "repo/data", FILES)
+    with pytest.raises(D.DatasetMissingError, match="--data-dir is empty"):
+        D.dataset_dir("toy", "")
+    monkeypatch.setenv(D.ENV_VAR, "")
+    with pytest.raises(D.DatasetMissingError, match=r"\$LSTMPACK_DATA is set but empty"):
+        D.dataset_dir("toy")
+
+
+def test_missing_dataset_message_names_the_root_and_the_fetch_command(tmp_path, monkeypatch):
+    _fake_dataset(monkeypatch, FILES)
+    with pytest.raises(D.DatasetMissingError) as e:
+        D.dataset_dir("toy")
+    msg = str(e.value)
+    assert "'toy'" in msg and "\n" not in msg and str(tmp_path / "repo" / "data") in msg
+    assert "no --data-dir given and $LSTMPACK_DATA not set" in msg
     assert "make data" in msg and "fetch toy" in msg
 
 
@@ -132,6 +178,52 @@ def test_hash_cache_is_keyed_by_size_and_mtime(tmp_path, monkeypatch):
     f.write_bytes(b"c" * 101)  # same size, new mtime: recomputed
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert D.file_sha256(f) == _sha(b"c" * 101) and calls == [1, 1]
+
+
+def test_a_same_size_edit_with_its_mtime_set_back_is_hashed_again(tmp_path):
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"a" * 100)
+    first = D.file_sha256(f)
+    st = f.stat()
+    f.write_bytes(b"b" * 100)  # in place: same inode, same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the mtime put back
+    assert (f.stat().st_mtime_ns, f.stat().st_size) == (st.st_mtime_ns, st.st_size)
+    assert D.file_sha256(f) == _sha(b"b" * 100) != first  # ctime moved: not served stale
+
+
+def test_a_replaced_file_with_size_and_mtime_copied_is_hashed_again(tmp_path):
+    f, other = tmp_path / "f.bin", tmp_path / "other.bin"
+    f.write_bytes(b"a" * 100)
+    first = D.file_sha256(f)
+    other.write_bytes(b"b" * 100)
+    st = f.stat()
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, f)  # a new inode under the old name
+    assert D.file_sha256(f) == _sha(b"b" * 100) != first
+
+
+def test_check_full_hashes_every_file_again_whatever_the_cache_says(tmp_path, monkeypatch, capsys):
+    _empty_registry(monkeypatch)
+    _fake_dataset(monkeypatch, FILES)
+    _write(tmp_path / "root", FILES)
+    assert cli_main(["check", "--data-dir", str(tmp_path / "root")]) == 0
+    calls = []
+    real = verify._hash_stream
+    monkeypatch.setattr(verify, "_hash_stream", lambda read: calls.append(1) or real(read))
+    assert cli_main(["check", "--data-dir", str(tmp_path / "root")]) == 0
+    assert calls == []  # served from the cache
+    assert cli_main(["check", "--data-dir", str(tmp_path / "root"), "--full"]) == 0
+    assert len(calls) == len(FILES)
+    out = capsys.readouterr().out
+    assert f"data root: {tmp_path / 'root'} (--data-dir; every file hashed again)" in out
+
+
+def test_check_of_a_data_dir_that_is_not_a_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    for root, why in ((tmp_path / "f", "is a file"), (tmp_path / "none", "does not exist")):
+        assert cli_main(["check", "--data-dir", str(root)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(root) in err and why in err
 
 
 def test_check_table_reports_verified_missing_and_corrupt(tmp_path, monkeypatch):

@@ -292,7 +292,7 @@ def test_config_errors_name_the_value_and_the_range():
         CombineConfig(max_paths=0)
     with pytest.raises(ValueError, match="gamma must be >= 0; got -1"):
         CombineConfig(gamma=-1)
-    with pytest.raises(ValueError, match=r"--bits must be in 2..32; got 1"):
+    with pytest.raises(ValueError, match=r"--bits must be in 2\.\.16, or 32 for float; got 1"):
         QuantConfig(bits=1)
     with pytest.raises(ValueError, match=r"final_sparsity must be in \[0, 1\); got 1.0"):
         PruneConfig(final_sparsity=1.0)

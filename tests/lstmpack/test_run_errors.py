@@ -39,6 +39,9 @@ class FakeSpec:
     def finetune_steps(self, cfg):
         return 0
 
+    def load_data(self, cfg, data_dir, verify=True):
+        return None
+
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
@@ -85,12 +88,12 @@ def test_unknown_preset(env, capsys):
     "flags, fragment",
     [
         (["--max-paths", "0"], "--max-paths (alpha) must be an integer >= 1; got 0"),
-        (["--gamma", "-0.5"], "--gamma must be >= 0; got -0.5"),
+        (["--gamma", "-0.5"], "--gamma must be a finite number >= 0; got -0.5"),
         (["--sparsity", "1.0"], "--sparsity must be in [0, 1); got 1.0"),
         (["--sparsity", "-0.1"], "--sparsity must be in [0, 1); got -0.1"),
-        (["--bits", "1"], "--bits must be in 2..32; got 1"),
-        (["--bits", "33"], "--bits must be in 2..32; got 33"),
-        (["--act-bits", "40"], "--act-bits must be in 2..32; got 40"),
+        (["--bits", "1"], "--bits must be in 2..16, or 32 for float; got 1"),
+        (["--bits", "33"], "--bits must be in 2..16, or 32 for float; got 33"),
+        (["--act-bits", "40"], "--act-bits must be in 2..16, or 32 for float; got 40"),
         (["--quant", "fancy"], "--quant must be one of off, ptq, qat; got 'fancy'"),
         (["--array", "128by128"], "--array must look like RxC"),
         (["--dataflow", "rs"], "--dataflow must be one of ws, os, is; got 'rs'"),
@@ -107,7 +110,8 @@ def test_missing_dataset_names_it_and_the_fetch_command(env, capsys, tmp_path):
     before = _snapshot(env["runs"])
     code = R.main(argv + ["--runs-root", str(env["runs"])])
     err = capsys.readouterr().err
-    assert code == 2 and "dataset 'ptb_char' not found" in err and "make data" in err
+    assert code == 2 and "dataset 'ptb_char' not found in --data-dir" in err
+    assert f"fetch ptb_char --data-dir {tmp_path / 'nowhere'}" in err
     assert _snapshot(env["runs"]) == before
 
 
@@ -115,7 +119,7 @@ def test_resume_of_a_run_made_with_other_settings_is_refused(env, capsys):
     args = C.build_parser().parse_args(["--model", "fake", "--max-paths", "2"])
     stored = C.run_config_from_args(args, 1)
     run_dir = env["runs"] / "fake" / "mine"
-    run_dir.mkdir(parents=True)
+    (run_dir / "train").mkdir(parents=True)  # training state: the directory is not taken over
     (run_dir / "config.json").write_text(json.dumps({"run": stored.to_dict()}))
     err = _fails(
         env,
@@ -128,8 +132,8 @@ def test_resume_of_a_run_made_with_other_settings_is_refused(env, capsys):
 
 def test_an_existing_run_is_not_overwritten_without_resume(env, capsys):
     run_dir = env["runs"] / "fake" / "taken"
-    run_dir.mkdir(parents=True)
-    (run_dir / "metrics.json").write_text("{}")
+    (run_dir / "train").mkdir(parents=True)
+    (run_dir / "metrics.json").write_text('{"status": "running"}')
     _fails(env, capsys, ["--model", "fake", "--run-dir", str(run_dir), *PLAIN], "pass --resume")
 
 

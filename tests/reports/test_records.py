@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,25 +61,34 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize(("file", "edit", "message"), MALFORMED)
-def test_malformed_record_names_file_and_key(made_sweep: Path, file, edit, message):
+def test_a_malformed_record_is_skipped_naming_file_and_key(made_sweep: Path, file, edit, message):
     run_dir = made_sweep / "ptbc" / "a2-g0.5-b32-cpu-s0"
+    before = len(load_runs(made_sweep).finished)
     _edit(run_dir / file, edit)
     with pytest.raises(ValueError, match=message) as info:
-        load_runs(made_sweep)
+        load_run(run_dir)  # one run alone: the error itself
     assert str(run_dir / file) in str(info.value)
+    runs = load_runs(made_sweep)  # a whole folder: skipped, the rest read
+    assert [(p, re.search(message, why) is not None) for p, why in runs.skipped] == [
+        (run_dir, True)
+    ]
+    assert len(runs.finished) == before - 1
 
 
-def test_missing_or_broken_file_names_the_file(made_sweep: Path):
+def test_a_missing_or_broken_file_skips_its_run_naming_the_file(made_sweep: Path):
     run_dir = made_sweep / "ptbc" / "a4-g0.5-b32-cpu-s0"
+
+    def reason() -> str:
+        (skipped,) = load_runs(made_sweep).skipped
+        assert skipped[0] == run_dir
+        return skipped[1]
+
     (run_dir / "hwsim.json").unlink()
-    with pytest.raises(ValueError, match=r"hwsim\.json: missing"):
-        load_runs(made_sweep)
+    assert re.search(r"hwsim\.json: missing", reason())
     (run_dir / "hwsim.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"hwsim\.json: not valid JSON"):
-        load_runs(made_sweep)
+    assert re.search(r"hwsim\.json: not valid JSON", reason())
     (run_dir / "metrics.json").unlink()
-    with pytest.raises(ValueError, match=rf"{run_dir.name}/metrics\.json: missing"):
-        load_runs(made_sweep)
+    assert re.search(rf"{run_dir.name}/metrics\.json: missing", reason())
 
 
 def test_trainer_record_without_run_keys_is_ignored_not_fatal(made_sweep: Path):
