@@ -70,7 +70,9 @@ class ModelSpec(abc.ABC):
     run's fine-tune) and implement the abstract methods."""
 
     name: str
-    dataset: str  # the dataset registry's name of its data
+    # the dataset catalog's name of its data (found and verified before anything is written), or
+    # None: the spec's load_data finds and checks its own files (a user's model)
+    dataset: str | None
     metric: str  # bpc | ppl | accuracy | bleu
     higher_is_better: bool = False
     default_targets: str | None = None

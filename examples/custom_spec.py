@@ -7,9 +7,10 @@ naming it.
 (run from the repository root, so that `examples` is importable; a module of your own works the
 same from wherever it imports.) The protocol every method here follows: docs/modelspec.md.
 
-The data is Mikolov's character PTB (`make data` fetches it; the run checks it against the
-dataset catalog before anything is written), read as plain text: `_` between words, line ends
-kept. The model is built as plain PyTorch and converted (`lstmpack.convert`) in `build`.
+The data is the user's own: `--data-dir` names a folder holding train.txt, valid.txt and
+test.txt (plain text; spaces between characters are dropped, so Mikolov's character PTB,
+`data/ptb_char` after `make data`, works as it is). The spec's `dataset` is None, so compress.run
+leaves finding and checking the files to `load_data`. The model is built as plain PyTorch and converted (`lstmpack.convert`) in `build`.
 """
 
 from __future__ import annotations
@@ -123,9 +124,17 @@ class CharSpec(lstmpack.ModelSpec):
         return PRESETS[preset]
 
     def load_data(self, cfg: CharConfig, data_dir: str | None, verify: bool = True) -> Chars:
-        from common.datasets import dataset_dir
-
-        folder = dataset_dir(self.dataset, data_dir, verify=verify)
+        # no catalog dataset: the files are the user's, checked here (a ValueError is one line)
+        if data_dir is None:
+            raise ValueError(
+                "--model examples.custom_spec:SPEC needs --data-dir: a folder holding train.txt, "
+                "valid.txt and test.txt"
+            )
+        folder = Path(data_dir)
+        missing = [s for s in ("train", "valid", "test") if not (folder / f"{s}.txt").is_file()]
+        if missing:
+            raise ValueError(f"--data-dir {folder} has no {missing[0]}.txt; it needs train.txt, "
+                             "valid.txt and test.txt")  # fmt: skip
         # PTB char separates symbols by spaces and writes `_` between words
         texts = [(folder / f"{s}.txt").read_text().replace(" ", "") for s in ("train", "valid", "test")]  # fmt: skip
         vocab = "".join(sorted(set("".join(texts))))
@@ -188,4 +197,4 @@ class CharSpec(lstmpack.ModelSpec):
         return run_batch, range(8)
 
 
-SPEC = CharSpec("own_char", "ptb_char", "bpc")
+SPEC = CharSpec("own_char", None, "bpc")

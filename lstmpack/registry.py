@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 import re
+from typing import TYPE_CHECKING
 
-from common.spec import ModelSpec
+if TYPE_CHECKING:  # common.spec imports torch: the sweep's parent process reads this module
+    from common.spec import ModelSpec
 
 MODELS: dict[str, str] = {
     "ptbc": "lm.spec:PTBC",
@@ -28,6 +30,12 @@ PROTOCOL = (
     "it must name an importable module and an attribute holding a common.spec.ModelSpec "
     "instance, as my_pkg.my_module:SPEC (the protocol: docs/modelspec.md)"
 )
+
+
+def model_folder(name: str) -> str:
+    """The runs/ folder of `--model name`: a built-in's name, or a user's `pkg.mod:ATTR` with
+    the colon (awkward in paths, and refused on Windows) as a dash."""
+    return name.replace(":", "-")
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -67,6 +75,8 @@ def load_spec(target: str) -> ModelSpec:
             f"--model {target!r}: module {module!r} has no attribute {attr!r}; {PROTOCOL}"
         )
     spec = getattr(mod, attr)
+    from common.spec import ModelSpec
+
     if not isinstance(spec, ModelSpec):
         what = f"the class {spec.__name__}" if isinstance(spec, type) else type(spec).__name__
         raise ValueError(f"--model {target!r} is {what}, not a ModelSpec instance; {PROTOCOL}")

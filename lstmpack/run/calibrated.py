@@ -58,20 +58,6 @@ def needs_calibration(run: Any) -> bool:
     return run.reconstruct or run.combine.keep != "magnitude"
 
 
-def check_targets(spec: Any, cfg: Any, args: argparse.Namespace, run: Any) -> None:
-    """ValueError when --keep saliency or --reconstruct meets a target with no calibration
-    inputs: the model is built (untrained) only to find its targets."""
-    if not needs_calibration(run):
-        return
-    from compress.calibration import check_calibration_targets
-    from compress.targets import find_targets
-
-    data = spec.load_data(cfg, args.data_dir, verify=not args.no_verify)
-    targets = find_targets(spec.build(cfg, data), run.targets or spec.default_targets)
-    what = "--reconstruct" if run.reconstruct else f"--keep {run.combine.keep}"
-    check_calibration_targets(targets, what)
-
-
 def drop_defaults(d: dict[str, Any]) -> dict[str, Any]:
     """A RunConfig.to_dict() without these flags' fields at their defaults."""
     for section in ("prune", "combine"):

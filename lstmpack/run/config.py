@@ -29,7 +29,7 @@ from compress.config import (
 )
 from compress.schedule import SCHEDULES
 from hwsim.config import DATAFLOWS, HwConfig, parse_array
-from lstmpack.registry import MODELS, PRESETS, check_preset, get_spec
+from lstmpack.registry import MODELS, PRESETS, check_preset, get_spec, model_folder
 from lstmpack.run import calibrated, recipe
 from lstmpack.run.columns import HELP as SMALL_DENSE_HELP
 from lstmpack.run.columns import parse_columns, resolve
@@ -392,13 +392,26 @@ def check_targets(spec: ModelSpec, cfg: Any, data: Any, run: RunConfig) -> None:
         check_calibration_targets(targets, what)
 
 
-def load_data(spec: ModelSpec, cfg: Any, args: argparse.Namespace, folder: Path) -> Any:
+def spec_data_folder(spec: ModelSpec, args: argparse.Namespace) -> Path | None:
+    """The verified folder of the spec's catalog dataset; a spec with no catalog dataset
+    (dataset None: a user's model that reads its own files in load_data) gets --data-dir as
+    given, which its load_data checks."""
+    if spec.dataset is None:
+        if args.data_dir is not None:
+            check_folder(Path(args.data_dir), "--data-dir")
+        return None if args.data_dir is None else Path(args.data_dir)
+    return dataset_dir(spec.dataset, args.data_dir, verify=not args.no_verify)
+
+
+def load_data(spec: ModelSpec, cfg: Any, args: argparse.Namespace, folder: Path | None) -> Any:
     """The data as the stages will use it (verified by dataset_dir already), loaded once here so
     that a file that cannot be parsed, or a split left empty, fails before anything is written;
     ValueError naming the dataset's folder."""
     try:
         data = spec.load_data(cfg, args.data_dir, verify=False)
     except (ValueError, UnicodeError) as e:
+        if spec.dataset is None:  # the spec's own files: its message names them
+            raise ValueError(str(e)) from None
         raise ValueError(
             f"the data in {folder} cannot be read ({e}); check it with: python -m "
             "compress.datasets check (made data: look at the files there)"
@@ -506,11 +519,11 @@ def prepare(argv: list[str] | None) -> Context:
             run, finetune_epochs=spec.dense_epochs(cfg), finetune_steps=spec.dense_max_steps(cfg)
         )
     check_folder(runs_root(args.runs_root), "--runs-root")
-    root = runs_root(args.runs_root) / args.model
+    root = runs_root(args.runs_root) / model_folder(args.model)
     check_folder(root, "--runs-root")
     if args.small_dense is not None:
         run = resolve(args, cfg, run, root)
-    folder = dataset_dir(spec.dataset, args.data_dir, verify=not args.no_verify)
+    folder = spec_data_folder(spec, args)
     run_dir = Path(args.run_dir) if args.run_dir else root / run.run_id()
     dense_dir = root / f"dense-{args.preset}-s{run.seed}"
     takeover = check_run_dir(args, run, run_dir)

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.cliargs import OneLineParser
+from lstmpack.registry import model_folder
 from lstmpack.sweep.points import SweepPoint, grid, parse_point, preset_seed
 from lstmpack.sweep.runner import DEFAULT_RUNNER, PointResult, PointRunner, run_sweep
 from lstmpack.sweep.state import point_state
@@ -167,9 +168,11 @@ def _report(args: argparse.Namespace, runs_dir: Path) -> int:
     from reports.build import build_report
     from reports.tables import to_markdown
 
-    out = Path(args.report_out) if args.report_out else runs_dir / args.model / "report"
+    out = (
+        Path(args.report_out) if args.report_out else runs_dir / model_folder(args.model) / "report"
+    )
     try:
-        report = build_report(runs_dir / args.model, out, formats=args.report_formats)
+        report = build_report(runs_dir / model_folder(args.model), out, formats=args.report_formats)
     except ValueError as e:
         sys.stderr.write(f"error: report not built: {e}\n")
         return 2

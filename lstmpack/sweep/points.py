@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.configs import check_max_paths
+from lstmpack.registry import model_folder
 
 WEIGHT_BITS = (*range(2, 17), 32)
 
@@ -37,10 +38,10 @@ class SweepPoint:
         return f"a{self.alpha}-g{self.gamma:g}-b{self.bits}-{self.preset}-s{self.seed}{tag}"
 
     def run_dir(self, runs_dir: str | os.PathLike) -> Path:
-        return Path(runs_dir) / self.model / self.run_id
+        return Path(runs_dir) / model_folder(self.model) / self.run_id
 
     def dense_dir(self, runs_dir: str | os.PathLike) -> Path:
-        return Path(runs_dir) / self.model / f"dense-{self.preset}-s{self.seed}"
+        return Path(runs_dir) / model_folder(self.model) / f"dense-{self.preset}-s{self.seed}"
 
     def args(self) -> list[str]:
         """The runner's flags for this point (without the run dir and --resume).

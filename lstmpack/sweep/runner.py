@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lstmpack.registry import model_folder
 from lstmpack.sweep.points import SweepPoint
 from lstmpack.sweep.state import mark_failed, point_state, read_record
 
@@ -79,7 +80,7 @@ class PointRunner:
 
     def log_paths(self, point: SweepPoint) -> tuple[Path, Path]:
         # Not in the run dir: compress.run refuses a non-empty run dir it is not resuming.
-        logs = self.runs_dir / point.model / "sweep-logs"
+        logs = self.runs_dir / model_folder(point.model) / "sweep-logs"
         return logs / f"{point.run_id}.stdout.log", logs / f"{point.run_id}.stderr.log"
 
     def run(self, point: SweepPoint, resume: bool, alone: bool = False) -> PointResult:

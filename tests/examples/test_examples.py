@@ -70,11 +70,11 @@ def test_custom_spec_gets_the_whole_compress_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(common.datasets.verify, "REPO_ROOT", tmp_path / "repo")
     data, runs = _ptb_char(tmp_path / "data"), tmp_path / "runs"
     argv = ["--model", "examples.custom_spec:SPEC", "--preset", "smoke", "--max-paths", "3",
-            "--data-dir", str(data), "--runs-root", str(runs), "--no-verify", "--threads", "1"]  # fmt: skip
+            "--data-dir", str(data / "ptb_char"), "--runs-root", str(runs), "--threads", "1"]  # fmt: skip
     assert run_cli.main(argv) == 0
     rows = _rows(capsys.readouterr().out)
     assert rows[1].startswith("| dense |") and rows[2].startswith("| a3-")
-    model_dir = runs / "examples.custom_spec:SPEC"
+    model_dir = runs / "examples.custom_spec-SPEC"  # the colon as a dash in the folder name
     run_dir = next(p for p in model_dir.iterdir() if p.name.startswith("a3-"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["packed_gap"] <= 1e-4  # the packed proof
@@ -82,6 +82,17 @@ def test_custom_spec_gets_the_whole_compress_run(tmp_path, monkeypatch, capsys):
     # a finished run resumes to its table, untouched
     assert run_cli.main([*argv, "--resume", "--run-dir", str(run_dir)]) == 0
     assert _rows(capsys.readouterr().out) == rows
+
+
+def test_custom_spec_without_data_dir_fails_in_one_line_before_anything_is_written(
+    tmp_path, capsys
+):
+    runs = tmp_path / "runs"
+    argv = ["--model", "examples.custom_spec:SPEC", "--preset", "smoke", "--runs-root", str(runs)]
+    assert run_cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs --data-dir" in err
+    assert not runs.exists()
 
 
 def test_the_readme_version_uses_only_public_names_that_exist():
