@@ -6,7 +6,7 @@ DATA_MIRROR ?= ../shared/data
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="-m slow".
 PYTEST_ARGS ?=
 
-.PHONY: demo test data lint bench install clean-venv
+.PHONY: demo demo-data test data lint bench install clean-venv
 
 # The venv is rebuilt only when setup.cfg changes. torch goes in first, pinned exactly, so no
 # other requirement can pull the multi-gigabyte CUDA build.
@@ -21,9 +21,13 @@ install: $(VENV)/.installed
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: install
-	$(PY) -m compress.datasets fetch ptb_char --mirror "$(DATA_MIRROR)" --data-dir data
+demo: demo-data
 	$(PY) -m compress.run --model ptbc --max-paths 3
+
+# The demo's dataset in data/ (.ci/run fills data/ with it, as make demo does, to run the tests
+# again after it).
+demo-data: install
+	$(PY) -m compress.datasets fetch ptb_char --mirror "$(DATA_MIRROR)" --data-dir data
 
 # Fills data/ from DATA_MIRROR when it holds a dataset, else downloads; every file is verified
 # before it is renamed into place. enwik8 has no mirror copy and is a 36 MB download: its failure

@@ -82,10 +82,14 @@ def train_run(
     tensorboard: bool = True,
     step_callback: StepCallback | None = None,
     verify: bool = True,
+    label: str = "train",
 ) -> dict[str, Any]:
     """Train `config` in `run_dir` (or continue the run there with `resume=True`; `config` may then
     be None to reuse config.json, or differ only in epochs/threads/log_interval), then evaluate the
-    best checkpoint on valid and test. Returns the metrics written to metrics.json."""
+    best checkpoint on valid and test. Returns the metrics written to metrics.json.
+
+    `progress` shows one bar over the whole run on a terminal; every epoch logs a line either way,
+    and the run logs its plan first and its times last, each line starting with `label`."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / CHECKPOINT
@@ -109,7 +113,10 @@ def train_run(
 
     torch.manual_seed(config.seed)
     model = build_model(config, corpus.vocab_size).to(device)
-    writer = _summary_writer(run_dir) if tensorboard else None
+    # TensorBoard hides what a killed process logged after the checkpoint (from its step + 1 on;
+    # all of it when there is none), which this one logs again
+    purge = int(state["step"]) + 1 if state is not None else 1
+    writer = _summary_writer(run_dir, purge) if tensorboard else None
     trainer = Trainer(
         model,
         corpus,
@@ -118,10 +125,21 @@ def train_run(
         step_callback=step_callback,
         writer=writer,
         progress=progress,
+        label=label,
     )
     if state is not None:
         trainer.load_state_dict(state)
         log.info("resumed %s at epoch %d", run_dir, trainer.epoch)
+    if trainer.epoch < config.epochs:
+        log.info(
+            "%s: training %d epochs of %s steps in %s%s",
+            label,
+            config.epochs,
+            config.max_steps_per_epoch or f"~{trainer.stage_steps() // max(config.epochs, 1)}",
+            run_dir,
+            f", from epoch {trainer.epoch + 1} (step {trainer.step})" if trainer.step else "",
+        )
+    started = time.perf_counter()
 
     def checkpoint_payload() -> dict[str, Any]:
         return {"config": config.to_dict(), "vocab_size": corpus.vocab_size, **trainer.state_dict()}
@@ -157,18 +175,30 @@ def train_run(
             )
         if not ckpt_path.exists():  # epochs == 0: still leave a resumable run behind
             save_checkpoint(ckpt_path, checkpoint_payload())
+        looped = time.perf_counter() - started  # the epochs with their validations
         metrics = _final_metrics(trainer, corpus, config, run_dir, device)
     finally:
+        trainer.close_progress()
         if writer is not None:
             writer.close()
+    log.info(
+        "%s: %d epochs (%d steps) in %.0f s of training steps; this process %.0f s of epochs"
+        " with their validations, %.0f s of final evaluation",
+        label,
+        trainer.epoch,
+        trainer.step,
+        trainer.train_time_s,
+        looped,
+        metrics["final_eval_time_s"],
+    )
     atomic_write_json(run_dir / "metrics.json", metrics, sort_keys=True)
     return metrics
 
 
-def _summary_writer(run_dir: Path) -> Any:
+def _summary_writer(run_dir: Path, purge_step: int | None = None) -> Any:
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(log_dir=str(run_dir))
+    return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
 
 
 def _final_metrics(

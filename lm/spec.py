@@ -101,7 +101,10 @@ class LMSpec(ModelSpec):
         one; the model ends with the best checkpoint's weights."""
         train_dir = Path(train_dir)
         resume = resume and (train_dir / CHECKPOINT).is_file()
-        metrics = train_run(cfg.replace(epochs=epochs), train_dir, corpus=data, resume=resume)
+        metrics = train_run(
+            cfg.replace(epochs=epochs), train_dir, corpus=data, resume=resume, progress=True,
+            label="dense",
+        )  # fmt: skip
         best = load_checkpoint(
             train_dir / BEST if (train_dir / BEST).is_file() else train_dir / CHECKPOINT
         )
@@ -132,13 +135,17 @@ class LMSpec(ModelSpec):
             lr_at = None
         else:
             ft_cfg, lr_at = self._finetune_config(cfg, data, ft)
+        # about a hundred TensorBoard points over the fine-tune: at the dense interval a 300-step
+        # fine-tune would log one (log_interval changes nothing but the logging)
+        total = self.steps_per_epoch(ft_cfg, data) * ft_cfg.epochs
+        ft_cfg = ft_cfg.replace(log_interval=max(1, min(ft_cfg.log_interval, total // 100)))
         train_dir = Path(train_dir)
         train_dir.mkdir(parents=True, exist_ok=True)
         on_step = ft.on_step
         callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
         trainer = Trainer(
             model, data, ft_cfg, step_callback=callback, writer=ft.writer, progress=True,
-            distill=ft.distill, penalty=ft.penalty, lr_at=lr_at,
+            distill=ft.distill, penalty=ft.penalty, lr_at=lr_at, label="fine-tune",
         )  # fmt: skip
         ckpt = train_dir / CHECKPOINT
         history: list[dict[str, Any]] = []
@@ -148,20 +155,37 @@ class LMSpec(ModelSpec):
             ft.state.load_state_dict(state["pipeline"])
             history = list(state.get("valid_history", []))
             log.info("fine-tuning resumed at epoch %d (step %d)", trainer.epoch, trainer.step)
-        while trainer.epoch < ft_cfg.epochs:
-            res = trainer.run_epoch()
-            valid = nll_to_metric(res["val_loss"], self.metric)
-            history.append({"epoch": trainer.epoch, "step": trainer.step, self.metric: valid})
-            save_checkpoint(
-                ckpt,
-                {
-                    "config": ft_cfg.to_dict(),
-                    **trainer.state_dict(),
-                    "pipeline": ft.state.state_dict(),
-                    "valid_history": history,
-                },
+        resumed_at = getattr(ft.writer, "resumed_at", None)  # lstmpack.run.joint.RunWriter
+        if resumed_at is not None:
+            resumed_at(trainer.step)
+        if trainer.epoch < ft_cfg.epochs:
+            log.info(
+                "fine-tune: training %d epochs, ~%d steps", ft_cfg.epochs, trainer.stage_steps()
             )
-            log.info("fine-tune epoch %d: valid %s %.4f", trainer.epoch, self.metric, valid)
+        try:
+            while trainer.epoch < ft_cfg.epochs:
+                res = trainer.run_epoch()
+                valid = nll_to_metric(res["val_loss"], self.metric)
+                history.append({"epoch": trainer.epoch, "step": trainer.step, self.metric: valid})
+                save_checkpoint(
+                    ckpt,
+                    {
+                        "config": ft_cfg.to_dict(),
+                        **trainer.state_dict(),
+                        "pipeline": ft.state.state_dict(),
+                        "valid_history": history,
+                    },
+                )
+                log.info(
+                    "fine-tune epoch %d | step %d | valid %s %.4f | tok/s %.0f",
+                    trainer.epoch,
+                    trainer.step,
+                    self.metric,
+                    valid,
+                    trainer.train_tokens_seen / max(trainer.train_time_s, 1e-9),
+                )
+        finally:
+            trainer.close_progress()
         trainer.keep_averaged_weights()
         info: dict[str, Any] = {
             "epochs": trainer.epoch,

@@ -7,6 +7,9 @@
   from `lr_at`); `state_dict()` / `load_state_dict()` capture everything a resume needs. A
   fine-tune may add a distillation term (`distill`: a frozen teacher run on the same batches with
   its own hidden state) and a `penalty` (the L1 on the compressed weights) to the loss.
+- Progress (`progress=True`): on a terminal one tqdm bar over the whole stage (every epoch, with
+  an ETA, the loss and tokens per second); elsewhere nothing per step, the caller logging a line
+  per epoch, since a log file would collect every carriage-return redraw of a bar.
 
 lm.rundir drives a Trainer through a whole run with checkpoints; lm.spec drives one through a
 compressed model's fine-tune.
@@ -14,9 +17,11 @@ compressed model's fine-tune.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -122,6 +127,66 @@ def _asgd(params: list[nn.Parameter], config: LMConfig) -> torch.optim.Optimizer
 StepCallback = Callable[["Trainer"], None]
 
 
+def on_terminal() -> bool:
+    """Whether a progress bar can redraw in place: stderr is a terminal. Written to a file or a
+    pipe, every carriage-return redraw of a bar would pile up in it."""
+    return sys.stderr.isatty()
+
+
+def estimated_steps_per_epoch(config: LMConfig, train_rows: int) -> int:
+    """Optimizer steps in one epoch over `train_rows` batched rows: exact when epochs are
+    step-limited, else estimated from the mean BPTT length (sample_seq_len draws bptt with
+    probability 0.95, bptt / 2 otherwise)."""
+    if config.max_steps_per_epoch > 0:
+        return config.max_steps_per_epoch
+    mean_len = 0.95 * config.bptt + 0.05 * config.bptt / 2
+    return max(1, int(train_rows / max(mean_len, 5)))
+
+
+class StageBar:
+    """One tqdm bar over every optimizer step of a stage (all its epochs), so its ETA is the
+    stage's; log records go through tqdm.write meanwhile, so a line logged between two redraws
+    does not land in the middle of the bar."""
+
+    def __init__(self, label: str, total: int, initial: int) -> None:
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        self._redirect = logging_redirect_tqdm()
+        self._redirect.__enter__()
+        self.bar = tqdm(total=max(total, initial), initial=initial, desc=label, unit="step",
+                        dynamic_ncols=True, leave=True)  # fmt: skip
+        self._loss: float | None = None
+        # (time, tokens) of the last steps: the rate over a window follows the current speed
+        # (a pruning event or a validation only slows the steps around it)
+        self._recent: collections.deque[tuple[float, int]] = collections.deque(maxlen=50)
+
+    def step(self, loss: float, tokens: int) -> None:
+        # an exponential mean: one step's loss on a random window is too noisy to read
+        self._loss = loss if self._loss is None else 0.95 * self._loss + 0.05 * loss
+        self._recent.append((time.perf_counter(), tokens))
+        postfix = {"loss": f"{self._loss:.3f}"}
+        if len(self._recent) > 1:
+            span = self._recent[-1][0] - self._recent[0][0]
+            done = sum(n for _, n in list(self._recent)[1:])
+            postfix["tok/s"] = f"{done / max(span, 1e-9):.0f}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+
+    def restart_rate(self) -> None:
+        """Forget the window of step times: a validation lies between an epoch and the next."""
+        self._recent.clear()
+
+    def retotal(self, total: int) -> None:
+        """A better estimate of the stage's steps (epochs of random BPTT lengths are not exact)."""
+        self.bar.total = max(total, self.bar.n)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+        self._redirect.__exit__(None, None, None)
+
+
 class Trainer:
     """Trains `model` on `corpus.train` with the published AWD-LSTM loop.
 
@@ -142,11 +207,15 @@ class Trainer:
         distill: Distill | None = None,
         penalty: Callable[[], torch.Tensor | None] | None = None,
         lr_at: Callable[[int], float] | None = None,
+        label: str = "train",
     ) -> None:
         """`lr_at(step)` (0-based over this run) overrides the config's schedule; `distill` adds
-        its weighted term on every batch; `penalty()` is added to the loss when not None."""
+        its weighted term on every batch; `penalty()` is added to the loss when not None;
+        `progress` shows the stage's bar, named `label`, when stderr is a terminal."""
         self.model, self.config, self.device = model, config, torch.device(device)
         self.step_callback, self.writer, self.progress = step_callback, writer, progress
+        self.label = label
+        self._stage_bar: StageBar | None = None
         self.distill, self.penalty, self.lr_at = distill, penalty, lr_at
         self.teacher_time_s = 0.0  # the distillation's teacher forward passes, within train_time_s
         self.train_data = batchify(
@@ -185,11 +254,10 @@ class Trainer:
         i = self.position if limited else 0
         total_loss, nsteps = 0.0, 0
         self.epoch_step = 0
-        bar = self._bar(
-            cfg.max_steps_per_epoch * cfg.bptt * cfg.batch_size
-            if limited
-            else nrows * cfg.batch_size
-        )
+        bar = self._bar()
+        if bar is not None:
+            bar.restart_rate()
+        logged: list[float] = []  # raw losses since the last TensorBoard point
         t0 = time.perf_counter()
         try:
             while True:
@@ -246,18 +314,21 @@ class Trainer:
                 self.train_tokens_seen += ntok
                 i += seq_len
                 if bar is not None:
-                    bar.update(ntok)
-                    bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+                    bar.step(value, ntok)
+                logged.append(value)
                 if self.writer is not None and self.step % cfg.log_interval == 0:
-                    self.writer.add_scalar("train/loss", value, self.step)
+                    # the mean over the interval: a single step's loss is mostly noise
+                    self.writer.add_scalar("train/loss", sum(logged) / len(logged), self.step)
                     self.writer.add_scalar("train/lr", base_lr, self.step)
+                    logged.clear()
                 if self.step_callback is not None:
                     self.step_callback(self)
+        except BaseException:
+            self.close_progress()  # the caller's error message must not land inside the bar
+            raise
         finally:
             self.position = i if limited else 0
             self.train_time_s += time.perf_counter() - t0
-            if bar is not None:
-                bar.close()
         return total_loss / max(nsteps, 1)
 
     def _teacher_hidden(self) -> Any:
@@ -289,19 +360,27 @@ class Trainer:
             return self.step / max(cfg.epochs * cfg.max_steps_per_epoch, 1)
         return (self.epoch + row / max(self.train_data.size(0), 1)) / max(cfg.epochs, 1)
 
-    def _bar(self, total: int) -> Any:
-        if not self.progress:
-            return None
-        from tqdm import tqdm
+    def stage_steps(self) -> int:
+        """Optimizer steps of the whole run (all `config.epochs`), estimated where epochs are
+        not step-limited: the steps so far plus the remaining epochs at the last epoch's rate."""
+        cfg = self.config
+        per_epoch = estimated_steps_per_epoch(cfg, self.train_data.size(0))
+        if cfg.max_steps_per_epoch <= 0 and self.epoch > 0:
+            per_epoch = max(1, round(self.step / self.epoch))
+        return self.step + max(cfg.epochs - self.epoch, 0) * per_epoch
 
-        return tqdm(
-            total=total,
-            unit="tok",
-            unit_scale=True,
-            desc=f"epoch {self.epoch + 1}",
-            leave=False,
-            dynamic_ncols=True,
-        )
+    def _bar(self) -> StageBar | None:
+        """The stage's bar, opened at the first epoch this process trains (its `initial` the
+        resumed step) and kept across epochs; None off a terminal or without `progress`."""
+        if self._stage_bar is None and self.progress and on_terminal():
+            self._stage_bar = StageBar(self.label, self.stage_steps(), self.step)
+        return self._stage_bar
+
+    def close_progress(self) -> None:
+        """Close the stage's bar, if any (at the last epoch, on an error, by the caller)."""
+        if self._stage_bar is not None:
+            self._stage_bar.close()
+            self._stage_bar = None
 
     def keep_averaged_weights(self) -> None:
         """Copy ASGD's averaged parameters into the model for good (a no-op before the NT-ASGD
@@ -359,14 +438,20 @@ class Trainer:
                 log.info("epoch %d: dividing the learning rate by 10", self.epoch)
                 self.optimizer.param_groups[0]["lr"] /= 10.0
             hist.append(val_loss)
+        if self._stage_bar is not None:
+            if self.epoch >= cfg.epochs:
+                self.close_progress()
+            else:
+                self._stage_bar.retotal(self.stage_steps())
         if self.writer is not None:
-            self.writer.add_scalar(
-                f"valid/{cfg.metric}", nll_to_metric(val_loss, cfg.metric), self.epoch
-            )
-            self.writer.add_scalar("valid/loss", val_loss, self.epoch)
-            self.writer.add_scalar("train/epoch_loss", train_loss, self.epoch)
-            self.writer.add_scalar("lr", self.optimizer.param_groups[0]["lr"], self.epoch)
-            self.writer.add_scalar("nonzero_weights", nonzero_weights(self.model), self.epoch)
+            # on the step axis, as train/loss: the curves line up, and a resumed run's TensorBoard
+            # purge (from the checkpoint's step on) covers these too
+            step = self.step
+            self.writer.add_scalar(f"valid/{cfg.metric}", nll_to_metric(val_loss, cfg.metric), step)
+            self.writer.add_scalar("valid/loss", val_loss, step)
+            self.writer.add_scalar("train/epoch_loss", train_loss, step)
+            self.writer.add_scalar("lr", self.optimizer.param_groups[0]["lr"], step)
+            self.writer.add_scalar("nonzero_weights", nonzero_weights(self.model), step)
         return {"train_loss": train_loss, "val_loss": val_loss, "improved": float(improved)}
 
     # -- resume ---------------------------------------------------------------------------------

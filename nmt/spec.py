@@ -93,7 +93,7 @@ class NMTSpec(ModelSpec):
         epochs: int,
         resume: bool,
     ) -> dict[str, Any]:
-        return train(model, data, cfg, train_dir, resume=resume, epochs=epochs)
+        return train(model, data, cfg, train_dir, resume=resume, epochs=epochs, label="dense")
 
     def dense_max_steps(self, cfg: TranslatorConfig) -> int:
         return cfg.max_steps
@@ -130,6 +130,7 @@ class NMTSpec(ModelSpec):
             lr_at=lr_at,
             distill=ft.distill,
             penalty=ft.penalty,
+            label="fine-tune",
         )
 
     def _rewound_lr(self, dense: TranslatorConfig, data: NMTData, tuned: TranslatorConfig,

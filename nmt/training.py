@@ -10,9 +10,11 @@ position, so a run resumed with `resume=True` ends with the same weights as an u
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,6 +167,7 @@ def train(
     lr_at: Callable[[int], float] | None = None,
     distill: Distill | None = None,
     penalty: Callable[[], torch.Tensor | None] | None = None,
+    label: str = "train",
 ) -> dict:
     """Train `model` in place; returns the training metrics (also in run_dir/train.json).
 
@@ -178,8 +181,11 @@ def train(
     lr_scale: the caller's); `distill` adds its term on the decoder's token distributions, the
     teacher teacher-forced on the same batch (with teacher forcing < 1 the student's prefixes
     may differ from the teacher's); `penalty()` is added to the loss when not None. Every epoch's
-    validation loss is kept in the result's "valid"."""
+    validation loss is kept in the result's "valid". `progress` shows a bar named `label` over
+    every step when stderr is a terminal (a log file would collect each of its redraws); the
+    log has a line every `log_interval` steps and at every epoch end either way."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -232,13 +238,19 @@ def train(
 
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(run_dir), purge_step=state["step"] or None)
+        # TensorBoard hides what a killed run logged after the checkpoint (from its step + 1 on),
+        # which this one logs again; the checkpoint's own step was logged before it was saved
+        writer = SummaryWriter(str(run_dir), purge_step=state["step"] + 1)
         loss_fn = _loss_fn(config)
         model.train()
         log.info("training %s: %d params, %d steps/epoch, %d steps", config.preset,
                  sum(p.numel() for p in model.parameters()), steps_per_epoch, total_steps)  # fmt: skip
-        bar = tqdm(total=total_steps, initial=state["step"], disable=not progress, unit="step",
-                   dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(total=total_steps, initial=state["step"], unit="step", desc=label,
+                   disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)  # fmt: skip
+        # while the bar is drawn, log lines go through tqdm.write, above it instead of inside it
+        redirect = contextlib.nullcontext() if bar.disable else logging_redirect_tqdm()
+        redirect.__enter__()
+        started = time.perf_counter()
         recent: list[float] = []
         try:
             while state["step"] < total_steps and state["epoch"] < n_epochs:
@@ -312,7 +324,10 @@ def train(
             raise
         finally:
             bar.close()
+            redirect.__exit__(None, None, None)
         save()
+        log.info("%s: %d steps in %.0f s of training steps (this process: %.0f s)", label,
+                 state["step"], state["train_time_s"], time.perf_counter() - started)  # fmt: skip
         result = {
             "steps": state["step"],
             "epochs_done": state["epoch"] + state["batch"] / max(1, steps_per_epoch),

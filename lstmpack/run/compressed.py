@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from compress.config import QuantConfig
-from compress.packing import PackedModel, unpack_dense
+from compress.packing import PackedModel, unpack_biases, unpack_dense
 from compress.passes.combine import CombinePass
 from compress.passes.prune import PrunePass
 from compress.passes.quantize import QuantizePass
@@ -78,10 +78,9 @@ def rebuild_from_packed(
         layer = by_name.get(owner)
         if layer is not None and leaf == "weight":
             state[key] = torch.from_numpy(unpack_dense(layer).astype(np.float32))
-        elif layer is not None and layer.kind == "lstm" and leaf in ("bias_ih", "bias_hh"):
-            # the packed file holds b_ih + b_hh, as the hardware adds one bias per gate row
-            b = layer.bias if leaf == "bias_ih" else np.zeros_like(layer.bias)
-            state[key] = torch.from_numpy(np.asarray(b, np.float32))
+        elif layer is not None and leaf in (biases := unpack_biases(layer)):
+            # as the packed file holds them: an LSTM's b_ih + b_hh in one, a GRU's apart
+            state[key] = torch.from_numpy(biases[leaf])
         elif key in src:
             state[key] = src[key]
         else:
@@ -95,6 +94,29 @@ def packed_pattern(packed: PackedModel) -> str:
     return "^(" + "|".join(re.escape(layer.name) for layer in packed.layers) + ")$"
 
 
+class StageClock:
+    """Seconds per part of a stage, for the log line and metrics.json."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
+
+    def summary(self) -> str:
+        total = sum(self.laps.values())
+        parts = ", ".join(f"{k} {v:.1f} s" for k, v in self.laps.items())
+        return f"{total:.1f} s: {parts}"
+
+
+def _calibrated_s(calib: Any) -> float:
+    rec = calib.record()
+    return float(rec.get("calibration_s", 0.0)) + float(rec.get("solve_s", 0.0))
+
+
 def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fine-tune a copy of the dense model under the passes, pack it into the run directory,
     prove the packing right and simulate it. Returns (metrics, hwsim)."""
@@ -102,6 +124,7 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
 
     spec, cfg, run, data, run_dir = ctx.spec, ctx.cfg, ctx.run, ctx.data, ctx.run_dir
     t0 = time.time()
+    clock = StageClock()
     torch.manual_seed(run.seed)
     model = spec.build(cfg, data)
     if run.recipe == "posthoc":  # joint trains the fresh model, initialised as the dense one was
@@ -112,6 +135,7 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
     calib = calibrated.attach(ctx, model, pipe)  # --keep saliency, --reconstruct
     if quant is not None and run.quant.mode == "qat":
         quant.calibrate(*spec.calibration(model, data, cfg))
+    clock.lap("setup")
     train_info: dict[str, Any] = {}
     if run.finetune_epochs == 0:
         pipe.apply_event(pipe.n_events)
@@ -119,18 +143,27 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
         train_info = train_under_pipeline(ctx, model, pipe, dense_model)
         if pipe.events_done < pipe.n_events:
             pipe.apply_event(pipe.n_events)
+    clock.lap("fine-tune")
     if quant is not None and run.quant.mode == "ptq":
         pipe.passes.append(quant)
         quant.prepare(pipe.targets)
         quant.calibrate(*spec.calibration(model, data, cfg))
+    clock.lap("calibration")
     model.eval()
     masked = spec.evaluate(model, data, cfg)
     rates = spec.spike_rates(model, data, cfg)
+    clock.lap("evaluation")
     packed = pipe.finalize(model=run.model, workload=spec.workload(cfg, data), spike_rates=rates)
     packed.save(run_dir / "packed")
+    clock.lap("packing")
     packed_q, gap = _prove(ctx, model, packed, masked)
+    clock.lap("proof")
     hw = simulate_packed(packed.to_json(), run.hw)
     write_json(run_dir / "hwsim.json", hw)
+    clock.lap("hwsim")
+    # the calibrated events' own cost runs inside the fine-tune's seconds
+    inner = "" if calib is None else f" (calibrated events {_calibrated_s(calib):.0f} s)"
+    log.info("compressed stage: %s%s", clock.summary(), inner)
     metrics = {
         "status": "finished",
         "error": None,
@@ -139,6 +172,7 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
         "packed_gap": gap,
         **packed_summary(packed),
         "wall_time_s": time.time() - t0,
+        "stage_times_s": clock.laps,
         "events_done": pipe.events_done,
         "act_ranges": quant.act_ranges() if quant is not None else None,
         "train": train_info,

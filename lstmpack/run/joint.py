@@ -3,16 +3,18 @@ dense copy, and the joint stage, which trains a fresh model under the pipeline o
 preset's own schedule (Kung, McDanel and Zhang, ASPLOS'19: prune + combine events over the first
 half of training, regrouping at every event, an L1 penalty until the last one).
 
-Either may add distillation from the dense model (`--distill`) and the L1 penalty (`--l1`). The
-joint stage records every event's figures (nonzeros, array columns, packing efficiency) in its
-checkpoints, TensorBoard (train/ of the run, under events/) and the run's metrics.json
-(train.events), each with the validation that followed it (lm validates at every slice end).
+Either may add distillation from the dense model (`--distill`) and the L1 penalty (`--l1`). Both
+record every event's figures (nonzeros, density, array columns, packing efficiency) in their
+checkpoints, TensorBoard (train/ of the run, under events/, beside the trainer's train/loss,
+train/lr and valid/ scalars) and the run's metrics.json (train.events), each with the validation
+that followed it (lm validates at every slice end).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +26,34 @@ from lstmpack.run.config import Context
 
 log = logging.getLogger(__name__)
 
-EVENT_FIGURES = ("nonzeros", "array_columns", "packing_efficiency")
+EVENT_FIGURES = ("nonzeros", "density", "array_columns", "packing_efficiency")
+
+
+class RunWriter:
+    """The fine-tune's TensorBoard writer (train/ of the run), opened at its first scalar, so that
+    a family's fine-tune can first say where it starts (`resumed_at(step)`, 0 for a fresh start):
+    TensorBoard then hides what a killed process logged from the next step on, which this process
+    logs again. A family that never calls it purges nothing here (nmt's trainer purges the folder
+    with its own writer)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._purge: int | None = None
+        self._writer: Any = None
+
+    def resumed_at(self, step: int) -> None:
+        self._purge = step + 1
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=self._purge)
+        self._writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 class EventLog:
@@ -40,7 +69,7 @@ class EventLog:
         if fired:
             s = self.pipe.summary()
             rec = {"event": self.pipe.events_done, "step": step + 1, "nonzeros": s["nonzero"],
-                   "array_columns": s.get("array_columns"),
+                   "density": s["density"], "array_columns": s.get("array_columns"),
                    "packing_efficiency": s.get("packing_efficiency")}  # fmt: skip
             self.records.append(rec)
             if self.writer is not None:
@@ -88,21 +117,18 @@ def train_under_pipeline(ctx: Context, model, pipe: Pipeline, dense_model) -> di
     distill = None if run.distill is None else Distill(dense_model, *run.distill)
     penalty = l1_penalty(pipe, run.l1) if run.l1 else None
     train_dir = ctx.run_dir / "train"
-    shared = {"epochs": run.finetune_epochs, "resume": ctx.args.resume,
+    train_dir.mkdir(parents=True, exist_ok=True)
+    writer = RunWriter(train_dir)
+    events = EventLog(pipe, writer)
+    shared = {"state": events, "on_step": events.on_step, "writer": writer,
+              "epochs": run.finetune_epochs, "resume": ctx.args.resume,
               "lr_scale": run.lr_scale, "distill": distill, "penalty": penalty}  # fmt: skip
     if run.recipe == "posthoc":
-        ft = Finetune(state=pipe, on_step=pipe.on_step, max_steps=run.finetune_steps,
-                      lr_rewind=run.lr_rewind, lr_decay=run.finetune_schedule,
-                      **shared)  # fmt: skip
-        return spec.finetune(model, ctx.data, ctx.cfg, train_dir, ft)
-    from torch.utils.tensorboard import SummaryWriter
-
-    train_dir.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(log_dir=str(train_dir))
-    events = EventLog(pipe, writer)
+        ft = Finetune(max_steps=run.finetune_steps, lr_rewind=run.lr_rewind,
+                      lr_decay=run.finetune_schedule, **shared)  # fmt: skip
+    else:
+        ft = Finetune(schedule="dense", **shared)
     try:
-        ft = Finetune(state=events, on_step=events.on_step, schedule="dense", writer=writer,
-                      **shared)  # fmt: skip
         info = spec.finetune(model, ctx.data, ctx.cfg, train_dir, ft)
     finally:
         writer.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -147,7 +148,7 @@ def train(
 
         writer = SummaryWriter(str(run_dir))
     bar = None
-    if progress:
+    if progress and sys.stderr.isatty():  # in a log file every redraw of a bar would pile up
         from tqdm import tqdm
 
         bar = tqdm(total=config.steps, initial=start, desc=config.run_id(), leave=False)
@@ -204,6 +205,7 @@ def train(
     elapsed += time.perf_counter() - t0
     if step > start:
         save(step, elapsed)
+        log.info("trained %d steps (from step %d), %.0f s of training in all", step, start, elapsed)
     if bar is not None:
         bar.close()
     if writer is not None:

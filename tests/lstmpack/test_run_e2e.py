@@ -172,7 +172,38 @@ def test_real_names_smoke_run_packs_the_cells_with_their_spike_rates(real_data_r
 def test_finetune_steps_caps_the_fine_tuning_and_every_event_still_fires(smoke_run):
     argv = _argv(smoke_run["data"], smoke_run["runs"], "--max-paths", "4", "--finetune-steps", "3")
     assert R.main([*argv, "--prune-schedule", "cubic"]) == 0
-    run_dir = smoke_run["runs"] / "ptbc" / "a4-g1.75-w8a8-ptq-ft1x3-balrow-act-rec-smoke-s1111"
+    run_dir = (
+        smoke_run["runs"] / "ptbc" / "a4-g1.75-w8a8-ptq-ft1x3-balrow-act-rec-cubic-smoke-s1111"
+    )
     m = _read(run_dir / "metrics.json")
     assert m["train"]["steps"] == 3
     assert m["events_done"] == 8
+
+
+def test_a_posthoc_run_writes_its_fine_tune_to_tensorboard(smoke_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(smoke_run["run_dir"] / "train"))
+    acc.Reload()
+    scalars = {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+    m = _read(smoke_run["run_dir"] / "metrics.json")
+    # the fine-tune's steps (10 at the smoke preset, a point each: about 100 points per fine-tune)
+    assert [e.step for e in scalars["train/loss"]] == list(range(1, m["train"]["steps"] + 1))
+    assert [e.step for e in scalars["train/lr"]] == list(range(1, m["train"]["steps"] + 1))
+    # the event (one-shot, after the first step) with its figures, as metrics.json records them
+    (event,) = m["train"]["events"]
+    for key in ("nonzeros", "density", "array_columns", "packing_efficiency"):
+        (point,) = scalars[f"events/{key}"]
+        assert point.step == event["step"] == 1
+        assert point.value == pytest.approx(event[key], rel=1e-6)
+    assert event["array_columns"] == m["array_columns"]
+    # the validation after each epoch
+    (valid,) = scalars["valid/bpc"]
+    assert valid.value == pytest.approx(m["train"]["valid"][0]["bpc"], rel=1e-6)
+
+
+def test_the_compressed_stage_records_the_seconds_of_each_part(smoke_run):
+    times = _read(smoke_run["run_dir"] / "metrics.json")["stage_times_s"]
+    parts = ["setup", "fine-tune", "calibration", "evaluation", "packing", "proof", "hwsim"]
+    assert list(times) == parts
+    assert all(t >= 0 for t in times.values()) and times["fine-tune"] > 0
