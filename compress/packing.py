@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.packed import FORMAT, KINDS, PackedLayer, PackedModel, split_counts
+from common.packed import FORMAT, GATES, KINDS, PackedLayer, PackedModel, split_counts
 from compress.passes.combining import BLOCK_ELEMENTS, CombineStats, combine
 
 # The names callers have always imported from here.
@@ -23,6 +23,7 @@ __all__ = [
     "combine",
     "pack_layer",
     "packed_matmul",
+    "unpack_biases",
     "unpack_dense",
 ]
 
@@ -46,19 +47,23 @@ def pack_layer(
     input_spike_rate: float | None = None,
     recurrent_spike_rate: float | None = None,
     recurrent: bool = False,
+    proj_size: int | None = None,
+    recurrent_bias: np.ndarray | None = None,
 ) -> PackedLayer:
     """Combine W by the groups and package the result with its figures.
 
     With weight_bits < 32, W holds the integer levels and `scale` the per-row step (the real
     weight is W * scale[:, None]); pruned_l1 is in real units. col_splits defaults to
-    [0, input_size, cols] for an LSTM and [0, cols] for a linear layer.
+    [0, input_size, cols] for an LSTM or GRU and [0, cols] for any other kind. `proj_size` is a
+    projected LSTM's state width (its recurrent columns); `recurrent_bias` a GRU's b_hh, `bias`
+    then being its b_ih.
     """
     W = np.asarray(W)
     if W.ndim != 2:
         raise ValueError(f"W must be a 2-D matrix, got {W.ndim}-D")
     rows, cols = W.shape
     if col_splits is None:
-        col_splits = [0, int(input_size), cols] if kind == "lstm" and input_size else [0, cols]
+        col_splits = [0, int(input_size), cols] if kind in GATES and input_size else [0, cols]
     _, control, values, stats = combine(W, group_ptr, group_cols)
     pruned_l1 = stats.pruned_l1
     if scale is not None:
@@ -97,9 +102,29 @@ def pack_layer(
         input_spike_rate=input_spike_rate,
         recurrent_spike_rate=recurrent_spike_rate,
         recurrent=recurrent,
+        proj_size=None if proj_size is None else int(proj_size),
+        recurrent_bias=None if recurrent_bias is None else np.asarray(recurrent_bias, np.float32),
     )
     layer.validate()
     return layer
+
+
+def unpack_biases(layer: PackedLayer) -> dict[str, np.ndarray]:
+    """The bias parameters of the layer's module, by their names there, from the packed file.
+
+    An LSTM's file holds b_ih + b_hh (the hardware adds one bias per gate row): it comes back as
+    bias_ih with a zero bias_hh, which computes the same gates. A GRU's holds both apart (bias,
+    recurrent_bias). A linear layer's bias is `bias`; a projection has none. Empty when the file
+    holds no bias."""
+    if layer.bias is None:
+        return {}
+    bias = np.asarray(layer.bias, np.float32)
+    if layer.kind == "lstm":
+        return {"bias_ih": bias, "bias_hh": np.zeros_like(bias)}
+    if layer.kind == "gru":
+        rec = layer.recurrent_bias
+        return {"bias_ih": bias, "bias_hh": np.zeros_like(bias) if rec is None else rec}
+    return {"bias": bias}
 
 
 def unpack_dense(layer: PackedLayer) -> np.ndarray:

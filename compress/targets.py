@@ -52,12 +52,24 @@ class WeightTarget:
         return getattr(self.module, self.param)
 
 
+def _check_layout(name: str, module: nn.Module, kind: str, shape: tuple[int, int]) -> None:
+    """ValueError naming the module when its weight is not the layout its kind promises: the
+    passes would mask the wrong gate blocks and columns."""
+    got = tuple(module.weight.shape)
+    if got != shape:
+        raise ValueError(
+            f"module {name!r} ({type(module).__name__}) is a {kind} layer of its sizes, whose "
+            f"weight the passes take as {shape}, but its weight is {got}"
+        )
+
+
 def _target_of(name: str, module: nn.Module) -> WeightTarget | None:
     kind = getattr(module, "lstmpack_kind", None)
     if kind in GATES:
         i, h = int(module.input_size), int(module.hidden_size)
         r = int(getattr(module, "proj_size", 0) or h)  # the width of the state fed back
         gates = GATES[kind]
+        _check_layout(name, module, kind, (gates * h, i + r))  # [W_ih | W_hh], gate rows
         return WeightTarget(
             name=name,
             kind=kind,
@@ -71,6 +83,7 @@ def _target_of(name: str, module: nn.Module) -> WeightTarget | None:
         )
     if kind == "proj":
         r, c = int(module.proj_size), int(module.hidden_size)
+        _check_layout(name, module, kind, (r, c))
         return WeightTarget(name, "proj", r, c, (0, c), (0, r), module=module)
     if isinstance(module, nn.Linear):
         r, c = module.out_features, module.in_features
@@ -125,8 +138,24 @@ def find_targets(
         seen.add(key)
         out.append(t)
     if pattern and not out:
+        _refuse_containers(model, rx, pattern)
         raise ValueError(
             f"--targets {pattern!r} matches no {'/'.join(kinds)} weight; module names: "
             + ", ".join(n for n, m in model.named_modules() if _target_of(n, m) is not None)
         )
     return out
+
+
+def _refuse_containers(model: nn.Module, rx: re.Pattern | None, pattern: str) -> None:
+    """ValueError when --targets names a module that holds targets without being one (an
+    lstmpack.rnn.GRU / LSTM stack, whose layers and directions are the matrices), naming them."""
+    for name, module in model.named_modules():
+        if not name or rx is None or not rx.search(name) or _target_of(name, module) is not None:
+            continue
+        inner = [f"{name}.{n}" for n, m in module.named_modules() if n and _target_of(n, m)]
+        if inner:
+            raise ValueError(
+                f"--targets {pattern!r} names module {name!r}, which holds targets but is not "
+                f"one: name its layers instead ({', '.join(inner)}), e.g. "
+                f"--targets '^{re.escape(name)}\\.'"
+            )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from common.packed import FORMAT
+from common.packed import FORMAT, GATES
 
 
 def lstm_layer(
@@ -22,18 +22,79 @@ def lstm_layer(
     act_bits: int = 32,
     input_spike_rate: float | None = None,
     recurrent_spike_rate: float | None = None,
+    proj_size: int | None = None,
 ) -> dict:
-    """One packed LSTM layer entry; dense (groups = columns, all nonzero) by default."""
-    rows, cols = 4 * hidden_size, input_size + hidden_size
-    gps = list(groups_per_split) if groups_per_split is not None else [input_size, hidden_size]
+    """One packed LSTM layer entry; dense (groups = columns, all nonzero) by default. With
+    `proj_size` the fed-back state is proj_size wide (its projection is `proj_layer`)."""
+    return _gated(
+        "lstm", name, input_size, hidden_size, groups_per_split, nnz, max_paths, weight_bits,
+        act_bits, input_spike_rate, recurrent_spike_rate, proj_size,
+    )  # fmt: skip
+
+
+def gru_layer(
+    name: str,
+    input_size: int,
+    hidden_size: int,
+    groups_per_split: Sequence[int] | None = None,
+    nnz: int | None = None,
+    max_paths: int = 1,
+    weight_bits: int = 32,
+    act_bits: int = 32,
+    input_spike_rate: float | None = None,
+    recurrent_spike_rate: float | None = None,
+) -> dict:
+    """One packed GRU layer entry (3H gate rows); dense by default."""
+    return _gated(
+        "gru", name, input_size, hidden_size, groups_per_split, nnz, max_paths, weight_bits,
+        act_bits, input_spike_rate, recurrent_spike_rate, None,
+    )  # fmt: skip
+
+
+def _gated(
+    kind: str,
+    name: str,
+    input_size: int,
+    hidden_size: int,
+    groups_per_split: Sequence[int] | None,
+    nnz: int | None,
+    max_paths: int,
+    weight_bits: int,
+    act_bits: int,
+    input_spike_rate: float | None,
+    recurrent_spike_rate: float | None,
+    proj_size: int | None,
+) -> dict:
+    state = proj_size or hidden_size  # the fed-back state: the recurrent columns
+    rows, cols = GATES[kind] * hidden_size, input_size + state
+    gps = list(groups_per_split) if groups_per_split is not None else [input_size, state]
     sizes = {"input_size": input_size, "hidden_size": hidden_size}
+    if proj_size is not None:
+        sizes["proj_size"] = proj_size
     tail = dict(
         weight_bits=weight_bits,
         act_bits=act_bits,
         input_spike_rate=input_spike_rate,
         recurrent_spike_rate=recurrent_spike_rate,
     )
-    return _entry(name, "lstm", rows, cols, gps, nnz, max_paths, sizes, tail)
+    return _entry(name, kind, rows, cols, gps, nnz, max_paths, sizes, tail)
+
+
+def proj_layer(
+    name: str,
+    hidden_size: int,
+    proj_size: int,
+    groups: int | None = None,
+    nnz: int | None = None,
+    max_paths: int = 1,
+    weight_bits: int = 32,
+    act_bits: int = 32,
+) -> dict:
+    """One packed LSTM projection W_hr entry (proj_size rows by hidden_size columns); dense by
+    default."""
+    gps = [hidden_size if groups is None else groups]
+    tail = dict(weight_bits=weight_bits, act_bits=act_bits)
+    return _entry(name, "proj", proj_size, hidden_size, gps, nnz, max_paths, {}, tail)
 
 
 def linear_layer(
@@ -64,9 +125,9 @@ def _entry(
     sizes: dict,
     widths_and_rates: dict,
 ) -> dict:
-    """A layer entry, its keys in the order the pipeline writes them: an LSTM's `sizes` after
-    cols, nothing pruned by combining (gamma 0), nnz every packed cell unless given, then the
-    widths and spike rates."""
+    """A layer entry, its keys in the order the pipeline writes them: a recurrent layer's
+    `sizes` after cols, nothing pruned by combining (gamma 0), nnz every packed cell unless given,
+    then the widths and spike rates."""
     groups = sum(groups_per_split)
     nnz = rows * groups if nnz is None else nnz
     return {

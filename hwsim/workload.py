@@ -6,6 +6,14 @@ N = 4H): step t needs h_{t-1}, so the recurrent GEMMs cannot be batched. ``fused
 [x ; h] as one K per step instead, as a naive accelerator does. With column combining, K is the
 number of column groups of that part of the matrix (``groups_per_split``). The packed JSON is
 read and checked by ``common.packed`` (``read_figures``), the one owner of that format.
+
+A GRU layer is the same two GEMMs with N = 3H (gates r, z, n). nn.GRU's n gate is
+tanh(W_in x + b_in + r * (W_hn h + b_hn)): the reset gate scales the finished product W_hn h, so
+W_hn h is computed with W_hr h and W_hz h as one recurrent GEMM per step, and r acts after it.
+It never fuses: [x ; h] in one product would add W_in x and W_hn h before r could scale one of
+them. An LSTM with a projection (nn.LSTM's proj_size = P) feeds back h = W_hr (o * tanh(c)): its
+recurrent GEMM has K = P, and the projection (kind "proj", N = P, K = H) is one more GEMM in every
+step, sequential as the recurrent one, since step t + 1 needs its output.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 
 from common.atomic import atomic_write_text
-from common.packed import FLOAT_BITS, LayerFigures, read_figures
+from common.packed import FLOAT_BITS, GATES, LayerFigures, read_figures
 
 
 @dataclass(frozen=True)
@@ -216,7 +224,7 @@ def from_packed_json(
     T = _positive_or_default("seq_len", seq_len, wl.get("seq_len", 1))
     B = _positive_or_default("batch", batch, wl.get("batch", 1))
     rates = dict(spike_rates or {})
-    known = {p.name for p in layers} | {f"{p.name}/recurrent" for p in layers if p.kind == "lstm"}
+    known = {p.name for p in layers} | {f"{p.name}/recurrent" for p in layers if p.kind in GATES}
     unknown = sorted(set(rates) - known)
     if unknown:
         raise ValueError(f"spike_rates names unknown layers {unknown}; allowed: {sorted(known)}")
@@ -228,17 +236,20 @@ def from_packed_json(
     for info in layers:
         in_rate = rates.get(info.name, info.input_spike_rate)
         common = dict(layer=info.name, weight_bits=info.weight_bits, max_paths=info.max_paths)
-        if info.kind == "linear":
+        if info.kind in ("linear", "proj"):
             if info.groups == 0:
                 continue
             # A recurrent linear layer (a spiking cell's linear_hh) needs step t-1's output
-            # at step t: T GEMMs of M = B, as the recurrent part of an LSTM layer.
+            # at step t, and an LSTM's projection makes the h that step t + 1 reads: T GEMMs of
+            # M = B each, as the recurrent part of an LSTM layer.
+            sequential = info.recurrent or info.kind == "proj"
+            part = "proj" if info.kind == "proj" else "recurrent" if info.recurrent else "linear"
             gemms.append(
                 Gemm(
                     name=info.name,
-                    part="recurrent" if info.recurrent else "linear",
-                    M=B if info.recurrent else T * B,
-                    repeats=T if info.recurrent else 1,
+                    part=part,
+                    M=B if sequential else T * B,
+                    repeats=T if sequential else 1,
                     K=info.groups,
                     N=info.rows,
                     dense_k=info.cols,
@@ -250,13 +261,13 @@ def from_packed_json(
             )
             continue
         rec_rate = rates.get(f"{info.name}/recurrent", info.recurrent_spike_rate)
-        if fused:
+        if fused and info.kind == "lstm":  # a GRU never fuses: see the module docstring
             if info.groups == 0:
                 continue
             # A fused step sees x and h together; it is a spiking GEMM only if both inputs spike.
             rate = None
             if in_rate is not None and rec_rate is not None:
-                rate = (in_rate * info.input_size + rec_rate * info.hidden_size) / info.cols
+                rate = (in_rate * info.input_size + rec_rate * info.state_size) / info.cols
             gemms.append(
                 Gemm(
                     name=f"{info.name}/fused",
@@ -299,7 +310,7 @@ def from_packed_json(
                     K=g_rec,
                     N=info.rows,
                     repeats=T,
-                    dense_k=info.hidden_size,
+                    dense_k=info.state_size,
                     nnz=nnz_rec,
                     act_bits=1 if rec_rate is not None else info.act_bits,
                     spike_rate=rec_rate,

@@ -21,6 +21,7 @@ MODELS: dict[str, str] = {
     "enwik8": "lm.spec:ENWIK8",
     "names": "nmt.names.spec:NAMES",
     "nmt": "nmt.spec:NMT",
+    "multi30k": "nmt.multi30k.spec:MULTI30K",
 }
 
 PRESETS = ("smoke", "cpu", "paper")

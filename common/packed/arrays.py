@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from common.configs import check_max_paths
-from common.packed.schema import FLOAT_BITS, KINDS
+from common.packed.schema import FLOAT_BITS, GATES, KINDS
 
 if TYPE_CHECKING:
     from common.packed.model import PackedLayer
@@ -98,16 +98,24 @@ def _check_figures(layer: PackedLayer, bad, where: str) -> None:
         raise bad("col_splits", f"must run from 0 to cols={layer.cols}, got {splits}")
     if any(b < a for a, b in zip(splits, splits[1:])):
         raise bad("col_splits", f"must be non-decreasing, got {splits}")
-    if layer.kind == "lstm":
+    if layer.kind in GATES:
+        kind, gates = layer.kind, GATES[layer.kind]
         if layer.input_size is None or layer.hidden_size is None:
-            raise bad("input_size/hidden_size", "required for an lstm layer")
-        want = [0, layer.input_size, layer.input_size + layer.hidden_size]
+            raise bad("input_size/hidden_size", f"required for a {kind} layer")
+        proj = layer.proj_size
+        if proj is not None and (kind != "lstm" or not 0 < proj < layer.hidden_size):
+            raise bad("proj_size", "must be None, or in 1..hidden_size-1 for an lstm layer")
+        state = proj or layer.hidden_size  # the fed-back state W_hh multiplies
+        want = [0, layer.input_size, layer.input_size + state]
         if splits != want:
-            raise bad("col_splits", f"must be [0, input_size, cols] = {want} for an lstm layer")
-        if layer.input_size + layer.hidden_size != layer.cols:
-            raise bad("cols", "must equal input_size + hidden_size for an lstm layer")
-        if layer.rows != 4 * layer.hidden_size:
-            raise bad("rows", "must equal 4 * hidden_size for an lstm layer")
+            raise bad("col_splits", f"must be [0, input_size, cols] = {want} for a {kind} layer")
+        if layer.input_size + state != layer.cols:
+            what = "proj_size" if proj else "hidden_size"
+            raise bad("cols", f"must equal input_size + {what} for a {kind} layer")
+        if layer.rows != gates * layer.hidden_size:
+            raise bad("rows", f"must equal {gates} * hidden_size for a {kind} layer")
+    elif layer.proj_size is not None:
+        raise bad("proj_size", "only an lstm layer has one")
     if layer.weight_bits != FLOAT_BITS and not 2 <= layer.weight_bits <= 16:
         raise bad("weight_bits", f"must be 32 (float) or 2..16, got {layer.weight_bits}")
     if not 1 <= layer.act_bits <= FLOAT_BITS:
@@ -156,7 +164,12 @@ def _check_scale_and_bias(layer: PackedLayer, bad) -> None:
             )
     elif layer.scale is not None:
         raise bad("scale", "only allowed when weight_bits < 32")
-    if layer.bias is not None and (
-        layer.bias.dtype != np.float32 or layer.bias.shape != (layer.rows,)
-    ):
-        raise bad("bias", f"must be a float32 array of shape ({layer.rows},)")
+    for name in ("bias", "recurrent_bias"):
+        b = getattr(layer, name)
+        if b is not None and (
+            not isinstance(b, np.ndarray) or b.dtype != np.float32 or b.shape != (layer.rows,)
+        ):
+            raise bad(name, f"must be a float32 array of shape ({layer.rows},)")
+    if layer.recurrent_bias is not None and layer.kind != "gru":
+        # an LSTM's two biases add up into one; a GRU's n gate scales b_hn by r, so it is kept
+        raise bad("recurrent_bias", "only a gru layer has one (an lstm's biases add up)")

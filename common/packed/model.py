@@ -1,8 +1,8 @@
 """`PackedLayer` and `PackedModel`: packed matrices with their figures, and their two files.
 
 `<stem>.json` holds the model's figures as `common.packed.schema` checks them, `<stem>.npz` the
-arrays under keys `<layer>/<array>` (group_ptr, group_cols, control, values, and scale / bias
-when present). Saving validates every layer first, so a file on disk is always a valid one.
+arrays under keys `<layer>/<array>` (group_ptr, group_cols, control, values, and scale / bias /
+recurrent_bias when present). Saving validates every layer first, so a file on disk is always a valid one.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from common.atomic import atomic_write, atomic_write_json
 from common.packed.arrays import validate_layer
 from common.packed.schema import (
     FORMAT,
+    GATES,
     Fields,
     LayerFigures,
     PackingFigures,
@@ -57,6 +58,11 @@ class PackedLayer(PackingFigures):
     # A linear layer fed back its own step's output (a cell's linear_hh): hwsim costs it as T
     # sequential GEMMs, not one GEMM batched over the sequence.
     recurrent: bool = False
+    # An lstm layer with a projection: the fed-back state, so the recurrent columns, is this wide
+    proj_size: int | None = None
+    # A gru layer's b_hh, kept apart from `bias` (its b_ih): the n gate adds r * (W_hn h + b_hn),
+    # so the two cannot be summed as an LSTM's are
+    recurrent_bias: np.ndarray | None = None
 
     @property
     def groups(self) -> int:
@@ -89,9 +95,11 @@ class PackedLayer(PackingFigures):
             "rows": int(self.rows),
             "cols": int(self.cols),
         }
-        if self.kind == "lstm":
+        if self.kind in GATES:
             out["input_size"] = int(self.input_size)  # type: ignore[arg-type]
             out["hidden_size"] = int(self.hidden_size)  # type: ignore[arg-type]
+            if self.proj_size is not None:  # absent otherwise: files without it read as before
+                out["proj_size"] = int(self.proj_size)
         out.update(
             col_splits=[int(s) for s in self.col_splits],
             groups=self.groups,
@@ -123,6 +131,8 @@ class PackedLayer(PackingFigures):
             out["scale"] = np.asarray(self.scale, np.float32)
         if self.bias is not None:
             out["bias"] = np.asarray(self.bias, np.float32)
+        if self.recurrent_bias is not None:
+            out["recurrent_bias"] = np.asarray(self.recurrent_bias, np.float32)
         return out
 
     def save(self, stem: str | os.PathLike[str]) -> None:
@@ -253,6 +263,7 @@ def _layer_from(
         values=array("values"),
         scale=array("scale", required=False),
         bias=array("bias", required=False),
+        recurrent_bias=array("recurrent_bias", required=False),
         input_size=fig.input_size,
         hidden_size=fig.hidden_size,
         weight_bits=fig.weight_bits,
@@ -261,6 +272,7 @@ def _layer_from(
         input_spike_rate=entry.get("input_spike_rate"),
         recurrent_spike_rate=entry.get("recurrent_spike_rate"),
         recurrent=fig.recurrent,
+        proj_size=fig.proj_size,
     )
     if fig.groups != layer.groups:
         raise ValueError(

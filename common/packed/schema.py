@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from common.configs import check_max_paths
 
 FORMAT = "lstmpack.packed/1"
-KINDS = ("lstm", "linear")
+# "lstm" and "gru": a recurrent layer's fused [W_ih | W_hh] (gate rows by input + fed-back
+# columns); "proj": an LSTM's projection W_hr, multiplied once per step; "linear": anything else.
+# Kinds only ever get added: a file written before a kind existed still reads (GRU layers and
+# projections were packed as recurrent "linear" layers before "gru" and "proj").
+KINDS = ("lstm", "gru", "proj", "linear")
+GATES = {"lstm": 4, "gru": 3}  # gate blocks of a recurrent kind's rows
 FLOAT_BITS = 32  # a width of 32 bits means IEEE float; 1..16 means integer codes
 
 
@@ -134,6 +139,15 @@ class LayerFigures(PackingFigures):
     # A linear layer fed back its own step's output (a cell's linear_hh): a cost model runs it
     # as T sequential GEMMs, not one GEMM batched over the sequence.
     recurrent: bool = False
+    # An LSTM layer with a projection (nn.LSTM's proj_size): the state fed back, and so the
+    # recurrent columns, is proj_size wide; None: hidden_size, as a plain LSTM
+    proj_size: int | None = None
+
+    @property
+    def state_size(self) -> int | None:
+        """The width of the fed-back state a recurrent kind's W_hh multiplies (its recurrent
+        columns): proj_size for a projected LSTM, else hidden_size; None for other kinds."""
+        return self.proj_size or self.hidden_size
 
 
 def layer_where(source: str, index: int, name: object = None) -> str:
@@ -158,15 +172,18 @@ def parse_layer(entry: object, source: str, index: int) -> LayerFigures:
         raise f.fail("kind", f"one of {', '.join(KINDS)}", kind)
     rows, cols = f.integer("rows"), f.integer("cols")
     splits = f.int_list("col_splits")
-    if kind == "lstm":
+    input_size = hidden = proj = None
+    if kind in GATES:
         input_size, hidden = f.integer("input_size"), f.integer("hidden_size")
-        if cols != input_size + hidden:
-            raise f.fail("cols", f"input_size + hidden_size = {input_size + hidden}", cols)
-        if rows != 4 * hidden:
-            raise f.fail("rows", f"4 * hidden_size = {4 * hidden}", rows)
+        proj = _proj_size(f, kind, hidden)
+        state = proj or hidden
+        if cols != input_size + state:
+            what = "proj_size" if proj else "hidden_size"
+            raise f.fail("cols", f"input_size + {what} = {input_size + state}", cols)
+        if rows != GATES[kind] * hidden:
+            raise f.fail("rows", f"{GATES[kind]} * hidden_size = {GATES[kind] * hidden}", rows)
         expected = [0, input_size, cols]
     else:
-        input_size = hidden = None
         expected = [0, cols]
     if splits != expected:
         raise f.fail("col_splits", str(expected), splits)
@@ -213,7 +230,22 @@ def parse_layer(entry: object, source: str, index: int) -> LayerFigures:
         recurrent_spike_rate=f.rate("recurrent_spike_rate"),
         nnz_per_split=nnz_split,
         recurrent=recurrent,
+        proj_size=proj,
     )
+
+
+def _proj_size(f: Fields, kind: str, hidden: int) -> int | None:
+    """The optional proj_size of an lstm layer (absent or null: no projection)."""
+    if f.get("proj_size", required=False) is None:
+        return None
+    if kind != "lstm":
+        raise f.fail(
+            "proj_size", "absent (only an lstm layer has a projection)", f.entry["proj_size"]
+        )
+    proj = f.integer("proj_size")
+    if proj >= hidden:
+        raise f.fail("proj_size", f"an integer in 1..hidden_size-1 = {hidden - 1}", proj)
+    return proj
 
 
 def read_document(path_or_dict: str | os.PathLike | Mapping) -> tuple[Mapping, str]:

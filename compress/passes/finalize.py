@@ -1,10 +1,10 @@
 """Pipeline.finalize(): the targets' effective weights as a PackedModel (numpy only).
 
-The packed format models a plain LSTM layer (an input projection batched over the sequence plus T
-recurrent GEMMs). A GRU layer, an LSTM layer with a projection and the projection itself are
-packed as recurrent linear layers: hwsim then costs T steps of one [x_t ; h_{t-1}] GEMM each (its
-fused model), an upper bound on the split model, with the same MACs and weights; a model packed
-dense at alpha = 1 is costed the same way, so the comparison stays fair.
+Each target keeps its kind in the packed format, so hwsim costs what the layer computes: an LSTM
+or GRU layer (kinds "lstm", "gru") is an input projection batched over the sequence plus T
+recurrent GEMMs (the recurrent columns are proj_size wide for an LSTM with a projection), an
+LSTM's projection ("proj") one more GEMM in every step, and the spiking cells' `linear_hh` a
+recurrent linear layer.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
+from common.packed import GATES
 from compress.packing import PackedModel, pack_layer
 from compress.parametrize import ActQuant, FakeQuant, Mask, quantize_rows
 from compress.targets import WeightTarget
@@ -42,24 +43,37 @@ def singleton_groups(nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(len(cols) + 1, dtype=np.int64), cols
 
 
-def _bias(t: WeightTarget) -> np.ndarray | None:
+def _numpy(b: torch.Tensor | None) -> np.ndarray | None:
+    return None if b is None else b.detach().cpu().numpy()
+
+
+def _biases(t: WeightTarget) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(bias, recurrent_bias) of the target in the packed format: an LSTM's b_ih + b_hh in one
+    (the hardware adds one bias per gate row), a GRU's b_ih and b_hh apart (its n gate scales
+    b_hn by r), a linear layer's bias; an embedding and a projection have none."""
     m = t.module
-    if t.kind == "lstm":
-        parts = [getattr(m, n, None) for n in ("bias_ih", "bias_hh")]
-        parts = [p.detach() for p in parts if p is not None]
-        return sum(parts).cpu().numpy() if parts else None
+    if t.kind in ("lstm", "gru"):
+        b_ih, b_hh = (getattr(m, n, None) for n in ("bias_ih", "bias_hh"))
+        if t.kind == "gru":
+            return _numpy(b_ih), _numpy(b_hh)
+        parts = [p.detach() for p in (b_ih, b_hh) if p is not None]
+        return (sum(parts).cpu().numpy() if parts else None), None
     b = getattr(m, "bias", None)
-    return None if b is None or t.kind == "embedding" else b.detach().cpu().numpy()
+    return (None if t.kind in ("embedding", "proj") else _numpy(b)), None
 
 
 def packed_kind(t: WeightTarget) -> tuple[str, bool]:
     """(kind, recurrent) of the target in the packed format; see the module docstring."""
-    if t.kind == "lstm" and t.cols == t.input_size + t.hidden_size:
-        return "lstm", False
     if t.kind in ("lstm", "gru", "proj"):
-        return "linear", True
+        return t.kind, False
     # the spiking cells name their recurrent matrix linear_hh: it is fed back h_{t-1}
     return "linear", t.kind == "linear" and t.name.rsplit(".", 1)[-1] == "linear_hh"
+
+
+def proj_size(t: WeightTarget) -> int | None:
+    """The state width of an LSTM target with a projection (its recurrent columns), else None."""
+    state = t.cols - t.input_size if t.kind == "lstm" else None
+    return state if state is not None and state != t.hidden_size else None
 
 
 def _act_bits(t: WeightTarget) -> int:
@@ -95,6 +109,8 @@ def pack_targets(
             ptr, cols = singleton_groups(wn != 0)
         rates = spike_rates or {}
         kind, recurrent = packed_kind(t)
+        gated = kind in GATES
+        bias, recurrent_bias = _biases(t)
         layers.append(
             pack_layer(
                 wn,
@@ -104,14 +120,16 @@ def pack_targets(
                 max_paths=alpha,
                 gamma=gamma,
                 kind=kind,
-                input_size=t.input_size if kind == "lstm" else None,
-                hidden_size=t.hidden_size if kind == "lstm" else None,
-                # a linear layer is one split in the format; the groups still never crossed
+                input_size=t.input_size if gated else None,
+                hidden_size=t.hidden_size if gated else None,
+                proj_size=proj_size(t),
+                # any other kind is one split in the format; the groups still never crossed
                 # the target's own splits (the combine pass kept them apart)
-                col_splits=list(t.col_splits) if kind == "lstm" else [0, t.cols],
+                col_splits=list(t.col_splits) if gated else [0, t.cols],
                 scale=scale,
                 weight_bits=bits,
-                bias=_bias(t),
+                bias=bias,
+                recurrent_bias=recurrent_bias,
                 act_bits=_act_bits(t),
                 input_spike_rate=rates.get(t.name),
                 recurrent_spike_rate=rates.get(t.name + "/recurrent"),

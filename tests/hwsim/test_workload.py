@@ -149,7 +149,10 @@ def _bad(mutate):
     [
         (lambda d: d.update(format="other/1"), "'format' must be 'lstmpack.packed/1'"),
         (lambda d: d.update(layers=[]), "'layers' must be a non-empty list"),
-        (lambda d: d["layers"][0].update(kind="gru"), "'kind' must be one of lstm, linear"),
+        (
+            lambda d: d["layers"][0].update(kind="rnn"),
+            "'kind' must be one of lstm, gru, proj, linear",
+        ),
         (lambda d: d["layers"][0].pop("groups"), "missing required field 'groups'"),
         (lambda d: d["layers"][0].update(rows=0), "'rows' must be an integer >= 1"),
         (

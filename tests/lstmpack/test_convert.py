@@ -298,19 +298,22 @@ def _combine(alpha: int):
     return CombinePass(CombineConfig(max_paths=alpha))
 
 
-def test_gru_and_projected_layers_pack_as_recurrent_matrices():
+def test_gru_and_projected_layers_pack_as_their_own_kinds():
     torch.manual_seed(0)
     model = convert(nn.Sequential(nn.LSTM(3, 8), nn.GRU(8, 8), nn.LSTM(8, 6, proj_size=4)))
     pipe = Pipeline([_combine(3)], Schedule(kind="one-shot"))
     pipe.prepare(model)
     pipe.apply_event(1)
     packed = pipe.finalize(workload={"seq_len": 7, "batch": 1})
-    kinds = {layer.name: (layer.kind, layer.recurrent) for layer in packed.layers}
-    assert kinds == {"0.l0": ("lstm", False), "1.l0": ("linear", True),
-                     "2.l0": ("linear", True), "2.l0.proj": ("linear", True)}  # fmt: skip
+    kinds = {layer.name: (layer.kind, layer.proj_size) for layer in packed.layers}
+    assert kinds == {"0.l0": ("lstm", None), "1.l0": ("gru", None),
+                     "2.l0": ("lstm", 4), "2.l0.proj": ("proj", None)}  # fmt: skip
     for t, layer in zip(pipe.targets, packed.layers):  # the packed matrix is the masked one
         torch.testing.assert_close(torch.from_numpy(unpack_dense(layer)), masked_weight(t))
     gemms = {g.name: g for g in from_packed_json(packed.to_json())}
-    # hwsim: T steps of one [x ; h] GEMM for the GRU, as for any recurrent linear layer
-    assert gemms["1.l0"].repeats == 7 and gemms["1.l0"].K == packed.layers[1].groups
+    # hwsim: the GRU's input part batched over the sequence, its 3H x H part once per step
+    assert gemms["1.l0/input"].repeats == 1 and gemms["1.l0/input"].M == 7
+    assert gemms["1.l0/recurrent"].repeats == 7 and gemms["1.l0/recurrent"].N == 24
+    # the projected LSTM reads a 4-wide state; its projection runs in every step
+    assert gemms["2.l0/recurrent"].k_dense == 4 and gemms["2.l0.proj"].repeats == 7
     assert gemms["0.l0/recurrent"].repeats == 7 and "0.l0/input" in gemms
