@@ -4,6 +4,15 @@ Each family (lm/spec.py, nmt/spec.py, nmt/names/spec.py) subclasses `ModelSpec` 
 code, so the run layer reaches a model only through the registry and never imports a family it
 does not run. `cfg` below is the family's own frozen dataclass config; `data` is whatever its
 `load_data` returns.
+
+Where a family trains is the run's choice, handed down as a `common.device.Runtime` (device and
+precision): `Finetune.runtime`, and `train_dense(..., runtime=...)` for a family whose FEATURES
+name "device" or "precision" (the run passes it to those only, and refuses another device or
+precision for the others, so a spec written before it existed keeps working on the CPU). The run has put the
+model on that device before it calls `train_dense`, `finetune`, `evaluate`, `calibration` and
+`spike_rates`: those run where the model is. Under torchrun ("distributed" in FEATURES) every
+rank calls the same methods; the family's trainer takes its share of each batch and only rank 0
+writes (common.distributed).
 """
 
 from __future__ import annotations
@@ -17,9 +26,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from common.device import CPU, Runtime
 from common.distill import Distill
 
 SCHEDULES = ("finetune", "dense")  # Finetune.schedule
+# What a family's FEATURES may name (beyond the recipe's flags): "device", it trains, evaluates
+# and calibrates on the device its model is on (--device other than cpu); "precision", it honours
+# Runtime.precision (--precision bf16 / fp16); "distributed", it trains data-parallel when a
+# torchrun process group is started, with rank 0 alone writing (torchrun ... -m compress.run)
+RUNTIME_FEATURES = ("device", "precision", "distributed")
 LR_DECAYS = ("constant", "cosine")  # Finetune.lr_decay
 
 
@@ -49,6 +64,8 @@ class Finetune:
     # penalty on the targeted weights until the last event), None adds nothing
     penalty: Callable[[], torch.Tensor | None] | None = None
     writer: Any = None  # a TensorBoard SummaryWriter for the trainer's scalars, or None
+    # where to train: the model is on runtime.device already; precision of the forward passes
+    runtime: Runtime = CPU
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -81,8 +98,13 @@ class ModelSpec(abc.ABC):
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {}
     # what this family's `finetune` honours beyond the plain fine-tune, of "joint" (schedule
     # "dense"), "distill", "lr_rewind", "l1" (penalty) and
-    # "finetune_schedule" (Finetune.lr_decay "cosine"): compress.run refuses the flags of the
-    # others before anything is written
+    # "finetune_schedule" (Finetune.lr_decay "cosine"), and where it can train, of
+    # RUNTIME_FEATURES ("device", "precision", "distributed"): compress.run refuses the flags of
+    # the others before anything is written
+    # the recipe flags a posthoc run of this family takes when they are not given (keys: distill,
+    # finetune_schedule, lr_scale, prune_factor; values as typed on the command line): the best
+    # measured recipe (BENCHMARKS.md); the run layer fills them in before its checks
+    POSTHOC_DEFAULTS: ClassVar[dict[str, Any]] = {}
     FEATURES: ClassVar[frozenset[str]] = frozenset()
 
     # -- configs ---------------------------------------------------------------------------------
@@ -102,12 +124,24 @@ class ModelSpec(abc.ABC):
     def finetune_steps(self, cfg: Any) -> int:
         return self.FINETUNE_STEPS.get(cfg.preset, 0)
 
+    def check_processes(self, cfg: Any, processes: int) -> None:
+        """ValueError when `cfg` cannot train data-parallel over `processes` torchrun processes
+        (say, a batch that does not split evenly); called before anything is written, for a
+        family with "distributed" in FEATURES. Default: nothing to refuse."""
+        return None
+
     def dense_max_steps(self, cfg: Any) -> int:
         """The cap on the dense run's optimizer steps (0: its whole epochs); the joint recipe
         trains as long as the dense run."""
         return 0
 
     # -- data and model --------------------------------------------------------------------------
+    def datasets_for(self, cfg: Any) -> tuple[str, ...]:
+        """The catalog datasets `cfg` reads, which the run finds and verifies before anything is
+        written, the first being its training data (default: the spec's `dataset`). Files the
+        catalog does not pin (a user's, with `dataset` None) `load_data` finds and checks."""
+        return () if self.dataset is None else (self.dataset,)
+
     @abc.abstractmethod
     def load_data(self, cfg: Any, data_dir: str | None, verify: bool = True) -> Any: ...
 
@@ -128,7 +162,8 @@ class ModelSpec(abc.ABC):
     ) -> dict[str, Any]:
         """Train `epochs` epochs with checkpoints in train_dir. The result may hold "quality",
         what `evaluate` would return for the trained model, when training already scored it (the
-        dense stage then skips `evaluate`)."""
+        dense stage then skips `evaluate`). A family with "device" or "precision" in FEATURES
+        also takes `runtime: Runtime` (keyword, default common.device.CPU)."""
 
     @abc.abstractmethod
     def finetune(

@@ -6,7 +6,8 @@ output sequence shifted by one step and, at t = 0, from the hidden state handed 
 `nn.Linear` target X is its input, and for an LSTM's projection the o * tanh(c) of every step
 (the layer steps through the sequence while a hook watches its projection). Forward hooks
 collect them while a model family's calibration batches run (ModelSpec.calibration: forward
-passes over training windows, eval mode), so nothing here knows a model family. An embedding
+passes over training windows, eval mode), so nothing here knows a model family. H lives on the
+device of the target's weight (a model on a GPU collects and solves there), in float64. An embedding
 target has no such inputs (one-hot rows): the calibrated methods (--keep saliency,
 --reconstruct) refuse it.
 

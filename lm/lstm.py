@@ -4,7 +4,8 @@ The raw parameters live here, not in an `nn.LSTM`: a parametrization registered 
 own weights can silently stop them training (pytorch/pytorch#65688). Instead `weight` holds the
 fused [W_ih | W_hh] matrix (rows 4H in gate order i, f, g, o), `forward` reads `self.weight`
 afresh on every call (so any parametrization registered on it applies), applies DropConnect to
-the W_hh block, and hands the effective weights to the same fused ATen kernel nn.LSTM uses.
+the W_hh block, and hands the effective weights to the same fused ATen kernel nn.LSTM uses (on a
+GPU, cuDNN's: bench/gpu_lstm.py measures it against nn.LSTM and checks that it runs).
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ class MaskableLSTM(nn.Module):
         recurrent_act = getattr(self, "recurrent_act", None)
         if recurrent_act is not None:
             return self._step_loop(x, hidden, w_ih, w_hh, recurrent_act)
+        if x.is_cuda:
+            # cuDNN copies weights that are not in one flat buffer into its own, through a flat
+            # (numel, 1) view of each matrix, which a column slice of [W_ih | W_hh] cannot give:
+            # hand it whole matrices (a copy, small next to the recurrence; tests/test_gpu.py)
+            w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
         out, h, c = torch._VF.lstm(
             x,
             hidden,

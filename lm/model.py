@@ -1,4 +1,10 @@
-"""AWD-LSTM: embedding -> 3 weight-dropped LSTMs with locked dropout between -> tied decoder."""
+"""AWD-LSTM: embedding -> 3 weight-dropped LSTMs with locked dropout between -> tied decoder.
+
+Under data parallelism (lm.trainer with a torchrun process group) every rank runs a share of the
+global batch; `AWDLSTM.share_batch` makes its locked dropout draw the mask of the whole global
+batch and keep this rank's columns, so the masks (and the random stream behind every other
+draw) are those one process would draw for the same batch.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,25 @@ from torch import nn
 from lm.config import LMConfig
 from lm.lstm import Hidden, MaskableLSTM
 from lm.regularizers import LockedDropout, embedding_dropout
+
+
+class ShardedLockedDropout(LockedDropout):
+    """LockedDropout that, given this rank's share (first column, global batch), draws the
+    global batch's (1, batch, features) mask and keeps its own columns. Every rank draws the
+    same numbers as one process would (the shape of a draw decides how much of the random
+    stream it takes): the shares' masks are the single process's, and the stream stays in step
+    on every rank for the draws after it (weight drop, embedding dropout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.share: tuple[int, int] | None = None
+
+    def forward(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        if self.share is None or not self.training or p <= 0:
+            return super().forward(x, p)
+        start, total = self.share
+        mask = x.new_empty((1, total, x.size(2))).bernoulli_(1 - p) / (1 - p)
+        return x * mask[:, start : start + x.size(1)]
 
 
 @dataclass
@@ -56,12 +81,18 @@ class AWDLSTM(nn.Module):
             MaskableLSTM(sizes[k], sizes[k + 1], wdrop=wdrop, forget_bias=forget_bias)
             for k in range(nlayers)
         )
-        self.lockdrop = LockedDropout()
+        self.lockdrop = ShardedLockedDropout()
         self.decoder = nn.Linear(emsize, vocab_size)
         self.decoder.weight = self.encoder.weight
         with torch.no_grad():
             self.encoder.weight.uniform_(-0.1, 0.1)
             self.decoder.bias.zero_()
+
+    def share_batch(self, start: int, total: int) -> None:
+        """Train on columns start.. of a global batch of `total` (see ShardedLockedDropout)."""
+        if not 0 <= start < total:
+            raise ValueError(f"share start {start} is not a column of a batch of {total}")
+        self.lockdrop.share = (int(start), int(total))
 
     def init_hidden(self, batch_size: int) -> list[Hidden]:
         device = self.encoder.weight.device

@@ -3,6 +3,11 @@
 The run directory holds config.json, an atomic checkpoint after every epoch (checkpoint.pt, for
 resume) and the best one so far (best.pt), TensorBoard scalars and, at the end, metrics.json: the
 best checkpoint scored on valid and test. lm.spec reuses the checkpoint helpers for fine-tuning.
+
+Under data parallelism (a torchrun process group, common.distributed) every rank runs the same
+run and only rank 0 writes: config.json, the checkpoints, TensorBoard and metrics.json. Every
+rank reads the best checkpoint back at the end, after a barrier, so every rank ends with the
+same model; a resumed run loads the checkpoint on every rank.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from typing import Any
 
 import torch
 
+from common import distributed
 from common.atomic import atomic_write, atomic_write_json
+from common.device import check_resumed_precision
 from lm.config import LMConfig
 from lm.data import Corpus, load_corpus
 from lm.model import build_model, count_parameters
@@ -78,6 +85,7 @@ def train_run(
     data_dir: str | Path | None = None,
     resume: bool = False,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
     progress: bool = False,
     tensorboard: bool = True,
     step_callback: StepCallback | None = None,
@@ -89,15 +97,20 @@ def train_run(
     best checkpoint on valid and test. Returns the metrics written to metrics.json.
 
     `progress` shows one bar over the whole run on a terminal; every epoch logs a line either way,
-    and the run logs its plan first and its times last, each line starting with `label`."""
+    and the run logs its plan first and its times last, each line starting with `label`.
+    `device` and `precision` are the Trainer's; a run resumes on any device, in the precision it
+    trained in (ValueError otherwise, before anything is written)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    main = distributed.is_main()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / CHECKPOINT
     state = None
     if resume:
         if not ckpt_path.is_file():
             raise ValueError(f"--resume: no {CHECKPOINT} in {run_dir}")
         state = load_checkpoint(ckpt_path)
+        check_resumed_precision(state.get("precision"), precision, f"the run in {run_dir}")
         config = _resume_config(LMConfig.from_dict(state["config"]), config)
     elif ckpt_path.exists():
         raise ValueError(
@@ -105,7 +118,8 @@ def train_run(
         )
     if config is None:
         raise ValueError("a config is needed unless resuming")
-    atomic_write_json(run_dir / "config.json", config.to_dict(), sort_keys=True)
+    if main:
+        atomic_write_json(run_dir / "config.json", config.to_dict(), sort_keys=True)
     if corpus is None:
         corpus = load_corpus(
             config.model, data_dir, verify=verify, enwik8_splits=config.enwik8_splits
@@ -116,12 +130,13 @@ def train_run(
     # TensorBoard hides what a killed process logged after the checkpoint (from its step + 1 on;
     # all of it when there is none), which this one logs again
     purge = int(state["step"]) + 1 if state is not None else 1
-    writer = _summary_writer(run_dir, purge) if tensorboard else None
+    writer = _summary_writer(run_dir, purge) if tensorboard and main else None
     trainer = Trainer(
         model,
         corpus,
         config,
         device=device,
+        precision=precision,
         step_callback=step_callback,
         writer=writer,
         progress=progress,
@@ -155,14 +170,15 @@ def train_run(
                     f"{err}; stopping. Last good checkpoint: "
                     f"{kept if kept else 'none (diverged in the first epoch)'}"
                 ) from err
-            payload = checkpoint_payload()
-            if res["improved"]:
-                with trainer.averaged_weights():
-                    best = {"config": config.to_dict(), "vocab_size": corpus.vocab_size,
-                            "model": model.state_dict(), "epoch": trainer.epoch,
-                            "val_loss": res["val_loss"]}  # fmt: skip
-                    save_checkpoint(run_dir / BEST, best)
-            save_checkpoint(ckpt_path, payload)
+            if main:  # every rank holds the same model: rank 0's files are every rank's
+                payload = checkpoint_payload()
+                if res["improved"]:
+                    with trainer.averaged_weights():
+                        best = {"config": config.to_dict(), "vocab_size": corpus.vocab_size,
+                                "model": model.state_dict(), "epoch": trainer.epoch,
+                                "val_loss": res["val_loss"]}  # fmt: skip
+                        save_checkpoint(run_dir / BEST, best)
+                save_checkpoint(ckpt_path, payload)
             log.info(
                 "epoch %d | %.0fs | train loss %.4f | valid loss %.4f (%s %.4f) | tok/s %.0f",
                 trainer.epoch,
@@ -173,9 +189,10 @@ def train_run(
                 nll_to_metric(res["val_loss"], config.metric),
                 trainer.train_tokens_seen / max(trainer.train_time_s, 1e-9),
             )
-        if not ckpt_path.exists():  # epochs == 0: still leave a resumable run behind
+        if main and not ckpt_path.exists():  # epochs == 0: still leave a resumable run behind
             save_checkpoint(ckpt_path, checkpoint_payload())
         looped = time.perf_counter() - started  # the epochs with their validations
+        distributed.barrier()  # every rank reads best.pt next: rank 0 has written it
         metrics = _final_metrics(trainer, corpus, config, run_dir, device)
     finally:
         trainer.close_progress()
@@ -191,7 +208,8 @@ def train_run(
         looped,
         metrics["final_eval_time_s"],
     )
-    atomic_write_json(run_dir / "metrics.json", metrics, sort_keys=True)
+    if main:
+        atomic_write_json(run_dir / "metrics.json", metrics, sort_keys=True)
     return metrics
 
 
@@ -249,6 +267,9 @@ def _final_metrics(
         "nonzero_weights": nonzero_weights(model),
         "optimizer_at_end": "asgd" if trainer.asgd else config.optimizer,
         "threads": torch.get_num_threads(),
+        "device": str(torch.device(device)),
+        "precision": trainer.precision,
+        "processes": trainer.world.size,
         "published": PUBLISHED.get(config.model, {}),
     }
     return metrics

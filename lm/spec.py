@@ -3,6 +3,10 @@
 Dense training is `lm.rundir.train_run` in the run's train folder; compressed fine-tuning drives
 the same `Trainer` on the model that carries the passes' parametrizations, and saves the
 pipeline's state with every checkpoint so that a killed run resumes to the same numbers.
+
+Both train where the run says (`runtime`, Finetune.runtime: device and precision) and, under
+torchrun, data-parallel (the Trainer finds the process group); only rank 0 writes checkpoints.
+Evaluation and calibration run on the device the model is on.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import nn
 
+from common import distributed
+from common.device import CPU, Runtime, module_device
 from common.spec import Finetune, ModelSpec
 from lm.config import LMConfig
 from lm.data import Corpus, batchify, get_batch, load_corpus
@@ -60,12 +66,17 @@ class LMSpec(ModelSpec):
     # ... and at most this many optimizer steps (0: the whole epochs); see BENCHMARKS.md for the cost
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
     FEATURES: ClassVar[frozenset[str]] = frozenset(
-        {"distill", "lr_rewind", "joint", "l1", "finetune_schedule"}
-    )
+        {"distill", "lr_rewind", "joint", "l1", "finetune_schedule", "device", "precision",
+         "distributed"}
+    )  # fmt: skip
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> LMConfig:
         return get_preset(self.name, preset)
+
+    def check_processes(self, cfg: LMConfig, processes: int) -> None:
+        # each process trains on an equal share of the batch's columns
+        distributed.share(cfg.batch_size, distributed.World(size=processes))
 
     # -- data and model --------------------------------------------------------------------------
     def load_data(self, cfg: LMConfig, data_dir: str | None, verify: bool = True) -> Corpus:
@@ -96,6 +107,7 @@ class LMSpec(ModelSpec):
         *,
         epochs: int,
         resume: bool,
+        runtime: Runtime = CPU,
     ) -> dict[str, Any]:
         """train_run in train_dir, continuing the checkpoint there when asked to and there is
         one; the model ends with the best checkpoint's weights."""
@@ -103,7 +115,7 @@ class LMSpec(ModelSpec):
         resume = resume and (train_dir / CHECKPOINT).is_file()
         metrics = train_run(
             cfg.replace(epochs=epochs), train_dir, corpus=data, resume=resume, progress=True,
-            label="dense",
+            label="dense", device=runtime.device, precision=runtime.precision,
         )  # fmt: skip
         best = load_checkpoint(
             train_dir / BEST if (train_dir / BEST).is_file() else train_dir / CHECKPOINT
@@ -140,12 +152,14 @@ class LMSpec(ModelSpec):
         total = self.steps_per_epoch(ft_cfg, data) * ft_cfg.epochs
         ft_cfg = ft_cfg.replace(log_interval=max(1, min(ft_cfg.log_interval, total // 100)))
         train_dir = Path(train_dir)
-        train_dir.mkdir(parents=True, exist_ok=True)
+        if distributed.is_main():
+            train_dir.mkdir(parents=True, exist_ok=True)
         on_step = ft.on_step
         callback = None if on_step is None else (lambda tr: on_step(tr.step - 1))
         trainer = Trainer(
             model, data, ft_cfg, step_callback=callback, writer=ft.writer, progress=True,
             distill=ft.distill, penalty=ft.penalty, lr_at=lr_at, label="fine-tune",
+            device=ft.runtime.device, precision=ft.runtime.precision,
         )  # fmt: skip
         ckpt = train_dir / CHECKPOINT
         history: list[dict[str, Any]] = []
@@ -167,15 +181,16 @@ class LMSpec(ModelSpec):
                 res = trainer.run_epoch()
                 valid = nll_to_metric(res["val_loss"], self.metric)
                 history.append({"epoch": trainer.epoch, "step": trainer.step, self.metric: valid})
-                save_checkpoint(
-                    ckpt,
-                    {
-                        "config": ft_cfg.to_dict(),
-                        **trainer.state_dict(),
-                        "pipeline": ft.state.state_dict(),
-                        "valid_history": history,
-                    },
-                )
+                if distributed.is_main():  # every rank holds the same model and pipeline state
+                    save_checkpoint(
+                        ckpt,
+                        {
+                            "config": ft_cfg.to_dict(),
+                            **trainer.state_dict(),
+                            "pipeline": ft.state.state_dict(),
+                            "valid_history": history,
+                        },
+                    )
                 log.info(
                     "fine-tune epoch %d | step %d | valid %s %.4f | tok/s %.0f",
                     trainer.epoch,
@@ -229,12 +244,14 @@ class LMSpec(ModelSpec):
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, data: Corpus, cfg: LMConfig) -> dict[str, float]:
-        valid = evaluate(model, limit_tokens(data.valid, cfg.eval_tokens), cfg)
+        device = module_device(model)
+        valid = evaluate(model, limit_tokens(data.valid, cfg.eval_tokens), cfg, device=device)
         test = evaluate(
             model,
             limit_tokens(data.test, cfg.eval_tokens),
             cfg,
             batch_size=cfg.test_batch_size,
+            device=device,
         )
         return {
             "valid": nll_to_metric(valid, self.metric),
@@ -244,7 +261,8 @@ class LMSpec(ModelSpec):
     def calibration(
         self, model: nn.Module, data: Corpus, cfg: LMConfig
     ) -> tuple[Callable, Iterable]:
-        """Forward passes over the first training windows, in eval mode (no dropout)."""
+        """Forward passes over the first training windows, in eval mode (no dropout), on the
+        device the model is on when they run."""
         source = batchify(data.train[: cfg.batch_size * cfg.bptt * 16 + 1], cfg.batch_size)
         starts = np.arange(0, source.size(0) - 1, cfg.bptt)
         state = {"hidden": None}
@@ -252,6 +270,7 @@ class LMSpec(ModelSpec):
         def run_batch(i: int) -> None:
             model.eval()
             x, _ = get_batch(source, int(i), cfg.bptt)
+            x = x.to(module_device(model))
             if state["hidden"] is None:
                 state["hidden"] = model.init_hidden(cfg.batch_size)
             state["hidden"] = model(x, state["hidden"]).hidden

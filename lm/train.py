@@ -5,6 +5,12 @@ The preset's config, with any field overridden by a flag of its name (`--lr 1e-3
 trains in --run-dir (default runs/<model>/<preset>) through lm.rundir.train_run; the metrics are
 printed as JSON. Exit status 1: the loss diverged; 2: a bad flag, config, run directory or data
 folder, found before anything is written (one line on stderr).
+
+`--device auto|cpu|cuda|cuda:N` and `--precision fp32|bf16|fp16` say where and how it trains.
+Under torchrun (`torchrun --nproc_per_node N -m lm.train ...`) the N processes train one model
+data-parallel (gloo on the CPU, NCCL on GPUs, each process its own GPU with --device cuda): the
+preset's batch_size is the global batch, split evenly over the processes; only rank 0 writes and
+prints.
 """
 
 from __future__ import annotations
@@ -18,9 +24,20 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from common import distributed
 from common.checkfiles import DamagedFileError, check_torch_file, read_json_object
 from common.cliargs import OneLineParser
 from common.datasets import DatasetError, dataset_dir
+from common.device import (
+    DEVICES_HELP,
+    PRECISION_HELP,
+    PRECISIONS,
+    check_precision,
+    check_resumed_precision,
+    resolve_device,
+)
 from common.runtime import configure_cpu
 from lm.config import MODELS, LMConfig
 from lm.data import DATASET_OF_MODEL
@@ -68,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the SHA-256 check of the data (for made or partial copies, e.g. a test enwik8)",
     )
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", default="cpu", help=f"{DEVICES_HELP}; default cpu")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     g = p.add_argument_group("config overrides (default: the preset's value)")
     for f in fields(LMConfig):
         if f.name in ("model", "preset"):
@@ -108,10 +126,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[LMConfig, dict[str, Any]
     return base.replace(**overrides), overrides
 
 
-def check_run_dir(run_dir: Path, resume: bool) -> LMConfig | None:
+def check_run_dir(run_dir: Path, resume: bool, precision: str = "fp32") -> LMConfig | None:
     """Every refusal of the run directory before anything is written: a file where the folder
-    should be, a run there without --resume, --resume with no run or a damaged one. Returns the
-    stored config on --resume."""
+    should be, a run there without --resume, --resume with no run, a damaged one or one trained
+    in another precision. Returns the stored config on --resume."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"--run-dir {run_dir} is a file, not a folder")
     ckpt = run_dir / CHECKPOINT
@@ -128,6 +146,9 @@ def check_run_dir(run_dir: Path, resume: bool) -> LMConfig | None:
     for name in (CHECKPOINT, BEST):
         if (run_dir / name).is_file():
             check_torch_file(run_dir / name, fix)
+    # memory-mapped: only the entries read are loaded
+    state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    check_resumed_precision(state.get("precision"), precision, f"the run in {run_dir}")
     stored = read_json_object(
         run_dir / "config.json", f"fix it, or delete {run_dir} to start afresh"
     )
@@ -152,45 +173,65 @@ def _setup_logging(run_dir: Path) -> tuple[logging.Handler, logging.Handler]:
     return handler, console
 
 
+def _error(world: distributed.World, message: str) -> None:
+    """One line on stderr, from rank 0 only: every rank meets the same error."""
+    if world.main:
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.model / args.preset
+    world = distributed.World()
     try:
+        world = distributed.launched()
         config, overrides = config_from_args(args)
-        stored = check_run_dir(run_dir, args.resume)
+        local = world.local_rank if world.parallel else None
+        device = resolve_device(args.device, local_rank=local)
+        check_precision(args.precision, device)
+        stored = check_run_dir(run_dir, args.resume, args.precision)
         if stored is not None:
             # Keep the stored config; only explicitly given overrides are checked against it.
             config = stored.replace(**overrides) if overrides else stored
+        distributed.share(config.batch_size, world)  # the global batch splits evenly
         data = dataset_dir(DATASET_OF_MODEL[config.model], args.data_dir, verify=not args.no_verify)
     except (ValueError, DatasetError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        _error(world, str(err))
         return 2
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handler, console = _setup_logging(run_dir)
+    if world.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handler, console = _setup_logging(run_dir)
+    else:
+        handler = console = logging.NullHandler()
     log.info("data: %s", data)
-    configure_cpu(config.threads or os.cpu_count() or 1)
+    # the cores are shared between the processes of this machine unless the config says
+    configure_cpu(config.threads or max(1, (os.cpu_count() or 1) // world.local_size))
     try:
+        distributed.start(world, device)
         metrics = train_run(
             None if args.resume and not overrides else config,
             run_dir,
             data_dir=args.data_dir,
             resume=args.resume,
-            device=args.device,
+            device=device,
+            precision=args.precision,
             progress=not args.no_progress,
             verify=False,  # verified above, once
         )
     except TrainingDivergedError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _error(world, str(err))
         return 1
     except (ValueError, FileNotFoundError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        _error(world, str(err))
         return 2
     finally:
+        distributed.stop()
         root = logging.getLogger()
         root.removeHandler(handler)
         root.removeHandler(console)
         handler.close()
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    if world.main:
+        print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
 
 

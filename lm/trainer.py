@@ -11,6 +11,18 @@
   an ETA, the loss and tokens per second); elsewhere nothing per step, the caller logging a line
   per epoch, since a log file would collect every carriage-return redraw of a bar.
 
+- Device and precision: the trainer moves the model to `device`; `precision` "bf16" or "fp16"
+  runs the training forward passes under autocast (fp16 with a GradScaler, whose state rides in
+  the checkpoint); validation stays fp32. Checkpoints hold the CPU and, on a GPU, the CUDA
+  random state, and a checkpoint resumes on another device.
+- Data parallelism: when a torchrun process group is started (common.distributed) each rank
+  trains on its share of the `batch_size` columns of the batchified stream (the global batch
+  stays the config's), its locked dropout drawing the global batch's masks (lm.model), through
+  DistributedDataParallel: the same updates as one process with the same batch. The losses the
+  trainer reports are the mean over ranks; a step callback that returns True (it changed the
+  model: a compression event) is followed by a broadcast of rank 0's parameters and buffers;
+  only rank 0 draws the bar and writes TensorBoard. Every rank validates on the whole split.
+
 lm.rundir drives a Trainer through a whole run with checkpoints; lm.spec drives one through a
 compressed model's fine-tune.
 """
@@ -31,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common import distributed
+from common.device import Amp, check_resumed_precision, restore_rng, rng_state
 from common.distill import Distill, distillation_loss
 from lm.config import LMConfig
 from lm.data import Corpus, batchify, get_batch, sample_seq_len
@@ -124,7 +138,9 @@ def _asgd(params: list[nn.Parameter], config: LMConfig) -> torch.optim.Optimizer
     return torch.optim.ASGD(params, lr=config.lr, t0=0, lambd=0.0, weight_decay=config.wdecay)
 
 
-StepCallback = Callable[["Trainer"], None]
+# called after every optimizer step; returning True says it changed the model (a compression
+# event), which data-parallel training then broadcasts from rank 0
+StepCallback = Callable[["Trainer"], object]
 
 
 def on_terminal() -> bool:
@@ -201,6 +217,7 @@ class Trainer:
         config: LMConfig,
         *,
         device: torch.device | str = "cpu",
+        precision: str = "fp32",
         step_callback: StepCallback | None = None,
         writer: Any = None,
         progress: bool = False,
@@ -210,17 +227,30 @@ class Trainer:
         label: str = "train",
     ) -> None:
         """`lr_at(step)` (0-based over this run) overrides the config's schedule; `distill` adds
-        its weighted term on every batch; `penalty()` is added to the loss when not None;
-        `progress` shows the stage's bar, named `label`, when stderr is a terminal."""
+        its weighted term on every batch (its teacher on `device`); `penalty()` is added to the
+        loss when not None; `progress` shows the stage's bar, named `label`, when stderr is a
+        terminal. Under a started process group the model trains data-parallel (module
+        docstring); `writer` and the bar are rank 0's only."""
         self.model, self.config, self.device = model, config, torch.device(device)
-        self.step_callback, self.writer, self.progress = step_callback, writer, progress
+        self.world = distributed.current()
+        self.precision = precision
+        self.amp = Amp(precision, self.device)
+        self.step_callback, self.progress = step_callback, progress
+        self.writer = writer if self.world.main else None
         self.label = label
         self._stage_bar: StageBar | None = None
         self.distill, self.penalty, self.lr_at = distill, penalty, lr_at
         self.teacher_time_s = 0.0  # the distillation's teacher forward passes, within train_time_s
-        self.train_data = batchify(
-            limit_tokens(corpus.train, config.train_tokens), config.batch_size
-        ).to(self.device)
+        model.to(self.device)
+        # this rank's columns of the batchified stream: each column is a contiguous slice of the
+        # data, so the ranks' columns together are exactly one process's batch
+        cols = distributed.share(config.batch_size, self.world)
+        self.batch_size = cols.stop - cols.start
+        stream = batchify(limit_tokens(corpus.train, config.train_tokens), config.batch_size)
+        self.train_data = stream[:, cols].contiguous().to(self.device)
+        if self.world.parallel:
+            model.share_batch(cols.start, config.batch_size)
+        self.net = distributed.wrap(model, self.device)  # the model itself for one process
         self.valid = limit_tokens(corpus.valid, config.eval_tokens)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(self.params, config)
@@ -233,6 +263,7 @@ class Trainer:
         self.best_val = math.inf
         self.train_time_s = 0.0
         self.train_tokens_seen = 0
+        self.last_loss = math.nan  # the last step's training NLL (the mean over ranks)
 
     # -- one epoch ------------------------------------------------------------------------------
     def train_epoch(self) -> float:
@@ -243,7 +274,7 @@ class Trainer:
         # A generator per (seed, epoch) makes the sequence lengths of an epoch independent of
         # anything before it, so a resumed run draws the same ones.
         rng = np.random.default_rng([cfg.seed, self.epoch])
-        hidden = model.init_hidden(cfg.batch_size)
+        hidden = model.init_hidden(self.batch_size)
         # the teacher carries its own hidden state through the stream, reset where the student's is
         t_hidden = self._teacher_hidden()
         data = self.train_data
@@ -267,7 +298,7 @@ class Trainer:
                     if not limited:
                         break
                     i = 0
-                    hidden = model.init_hidden(cfg.batch_size)
+                    hidden = model.init_hidden(self.batch_size)
                     t_hidden = self._teacher_hidden()
                 seq_len = sample_seq_len(rng, cfg.bptt)
                 x, y = get_batch(data, i, seq_len)
@@ -279,38 +310,47 @@ class Trainer:
                 opt.param_groups[0]["lr"] = base_lr * seq_len / cfg.bptt
                 hidden = detach_hidden(hidden)
                 opt.zero_grad(set_to_none=True)
-                out = model(x, hidden)
-                hidden = out.hidden
-                if self.distill is None:
-                    raw_loss = model.nll(out.output, y)
-                    loss = raw_loss
-                else:
-                    raw_loss, loss, t_hidden = self._distilled_loss(x, y, out, t_hidden)
-                if self.penalty is not None:
-                    extra = self.penalty()
-                    if extra is not None:
-                        loss = loss + extra
-                if cfg.alpha:
-                    loss = loss + activation_regularization(out.dropped_outputs[-1], cfg.alpha)
-                if cfg.beta:
-                    loss = loss + temporal_activation_regularization(out.raw_outputs[-1], cfg.beta)
-                value = raw_loss.item()
-                if not math.isfinite(value) or not math.isfinite(loss.item()):
+                with self.amp.autocast():
+                    out = self.net(x, hidden)  # through DDP when data-parallel
+                    hidden = out.hidden
+                    if self.distill is None:
+                        raw_loss = model.nll(out.output, y)
+                        loss = raw_loss
+                    else:
+                        raw_loss, loss, t_hidden = self._distilled_loss(x, y, out, t_hidden)
+                    if self.penalty is not None:
+                        extra = self.penalty()
+                        if extra is not None:
+                            loss = loss + extra
+                    if cfg.alpha:
+                        loss = loss + activation_regularization(out.dropped_outputs[-1], cfg.alpha)
+                    if cfg.beta:
+                        loss = loss + temporal_activation_regularization(
+                            out.raw_outputs[-1], cfg.beta
+                        )
+                # every rank's share is as large, so the global batch's losses are the mean of
+                # the ranks' (and a NaN on one rank stops them all at the same step)
+                value, total = distributed.all_mean(
+                    torch.stack([raw_loss.detach().float(), loss.detach().float()])
+                ).tolist()
+                if not math.isfinite(value) or not math.isfinite(total):
                     opt.param_groups[0]["lr"] = base_lr
                     raise TrainingDivergedError(
                         f"training loss is {value} at epoch {self.epoch + 1}, step "
                         f"{nsteps + 1} of the epoch (global step {self.step + 1})"
                     )
-                loss.backward()
+                self.amp.backward(loss)
                 if cfg.clip:
+                    self.amp.unscale(opt)
                     nn.utils.clip_grad_norm_(self.params, cfg.clip)
-                opt.step()
+                self.amp.step(opt)
                 opt.param_groups[0]["lr"] = base_lr
                 self.step += 1
                 nsteps += 1
                 self.epoch_step = nsteps
                 total_loss += value
-                ntok = y.numel()
+                self.last_loss = value  # the global batch's NLL, for the step callback
+                ntok = y.numel() * self.world.size  # the global batch's tokens
                 self.train_tokens_seen += ntok
                 i += seq_len
                 if bar is not None:
@@ -321,8 +361,9 @@ class Trainer:
                     self.writer.add_scalar("train/loss", sum(logged) / len(logged), self.step)
                     self.writer.add_scalar("train/lr", base_lr, self.step)
                     logged.clear()
-                if self.step_callback is not None:
-                    self.step_callback(self)
+                if self.step_callback is not None and self.step_callback(self):
+                    # the model changed outside the optimizer: every rank takes rank 0's
+                    distributed.broadcast_module(model)
         except BaseException:
             self.close_progress()  # the caller's error message must not land inside the bar
             raise
@@ -334,7 +375,7 @@ class Trainer:
     def _teacher_hidden(self) -> Any:
         if self.distill is None:
             return None
-        return self.distill.teacher.init_hidden(self.config.batch_size)
+        return self.distill.teacher.init_hidden(self.batch_size)
 
     def _distilled_loss(
         self, x: torch.Tensor, y: torch.Tensor, out: Any, t_hidden: Any
@@ -372,7 +413,7 @@ class Trainer:
     def _bar(self) -> StageBar | None:
         """The stage's bar, opened at the first epoch this process trains (its `initial` the
         resumed step) and kept across epochs; None off a terminal or without `progress`."""
-        if self._stage_bar is None and self.progress and on_terminal():
+        if self._stage_bar is None and self.progress and self.world.main and on_terminal():
             self._stage_bar = StageBar(self.label, self.stage_steps(), self.step)
         return self._stage_bar
 
@@ -469,10 +510,16 @@ class Trainer:
             "best_val": self.best_val,
             "train_time_s": self.train_time_s,
             "train_tokens_seen": self.train_tokens_seen,
-            "torch_rng": torch.get_rng_state(),
+            "precision": self.precision,
+            **self.amp.state_dict(),
+            # under data parallelism every rank's stream is the same (lm.model): rank 0's is all
+            **rng_state(self.device),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from `state_dict()`'s checkpoint, made on this device or another;
+        ValueError when it trained in another precision."""
+        check_resumed_precision(state.get("precision"), self.precision, "the checkpoint")
         self.model.load_state_dict(state["model"])
         self.asgd = state["optimizer_kind"] == "asgd"
         self.optimizer = (
@@ -489,7 +536,8 @@ class Trainer:
         self.train_time_s = float(state["train_time_s"])
         self.train_tokens_seen = int(state["train_tokens_seen"])
         self.teacher_time_s = float(state.get("teacher_time_s", 0.0))
-        torch.set_rng_state(state["torch_rng"])
+        self.amp.load_state_dict(state)
+        restore_rng(state, self.device, seed=self.config.seed + self.step)
 
 
 def nonzero_weights(model: nn.Module) -> int:

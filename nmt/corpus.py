@@ -1,4 +1,5 @@
-"""English-Chinese corpora: Tatoeba cmn-eng (split by source sentence) and WMT19 zh-en valid.
+"""English-Chinese corpora: Tatoeba cmn-eng (split by source sentence), WMT19 zh-en's training
+shards (the paper preset's corpus) and its validation set (newstest2018).
 
 Tatoeba lists one line per (English, Chinese) pair, and an English sentence with several Chinese
 translations appears on several lines. Splitting by line would put the same source in train and
@@ -20,6 +21,7 @@ __all__ = [
     "group_references",
     "read_tatoeba",
     "read_wmt_parquet",
+    "read_wmt_shards",
     "split_by_source",
 ]
 
@@ -57,6 +59,15 @@ def read_wmt_parquet(path: str | Path) -> list[Pair]:
         raise ValueError(f"no parquet file at {path}")
     rows = pq.read_table(path, columns=["translation"]).column("translation").to_pylist()
     return [(r["en"].strip(), r["zh"].strip()) for r in rows if r["en"].strip() and r["zh"].strip()]
+
+
+def read_wmt_shards(paths: Sequence[str | Path]) -> list[Pair]:
+    """The (English, Chinese) pairs of WMT parquet shards, in shard order (pairs with an empty
+    side left out, as `read_wmt_parquet` does)."""
+    pairs: list[Pair] = []
+    for path in paths:
+        pairs.extend(read_wmt_parquet(path))
+    return pairs
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,14 @@
     data = load_data(config, data_dir)              # splits + tokenizers, from the registry
     data = prepare_data(config, pairs)              # the same from pairs in memory (tests)
 
+The corpus is the config's: Tatoeba (cmn_eng, split by source into train / valid / test), or
+WMT19 zh-en (`corpus="wmt19"`, the paper preset), SpikingParrot's data: its training shards
+(a user-supplied dataset, common.datasets.verify.user_dataset_files) split by source into train
+and valid, and the WMT19 validation set (newstest2018, wmt_zh_en_valid) as the test set.
+Either way the Chinese side is segmented with jieba first (in worker processes for a large
+corpus), each side gets its own byte-level BPE (16,384 ids in the paper preset), and the
+training pairs are bucketed by the length DP of nmt.buckets.
+
 Training batches come from nmt.buckets; `batch_tensors` turns a batch's indices into the padded
 tensors the translator takes, for training, calibration and evaluation alike.
 """
@@ -12,12 +20,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from nmt.buckets import Buckets, BucketStats, build_buckets, pad_batch, train_batches
-from nmt.corpus import Pair, group_references, read_tatoeba, read_wmt_parquet, split_by_source
+from nmt.corpus import (
+    Pair,
+    group_references,
+    read_tatoeba,
+    read_wmt_parquet,
+    read_wmt_shards,
+    split_by_source,
+)
 from nmt.presets import TranslatorConfig
 from nmt.tokenize import PAD, BPETokenizer, segment_zh, train_tokenizer
 
@@ -27,6 +43,7 @@ __all__ = [
     "TrainSet",
     "batch_tensors",
     "calibration_batches",
+    "check_corpus",
     "epoch_batches",
     "load_data",
     "prepare_data",
@@ -90,17 +107,39 @@ def _eval_set(
     )
 
 
+# Datasets of the WMT19 corpus: the training shards (user-supplied) and the validation set
+WMT19_TRAIN = "wmt19_zh_en_train"
+WMT_VALID = "wmt_zh_en_valid"
+WMT_VALID_FILE = "validation-00000-of-00001.parquet"
+# training pairs above which the Chinese side is segmented in worker processes
+PARALLEL_SEGMENTATION = 200_000
+
+
+def _workers() -> int:
+    """Processes for segmenting a large corpus: this machine's cores, shared by the torchrun
+    processes on it (each prepares the data itself)."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(1, (os.cpu_count() or 1) // max(local, 1))
+
+
 def prepare_data(
-    config: TranslatorConfig, pairs: Sequence[Pair], wmt_pairs: Sequence[Pair] | None = None
+    config: TranslatorConfig,
+    pairs: Sequence[Pair],
+    wmt_pairs: Sequence[Pair] | None = None,
+    test_pairs: Sequence[Pair] | None = None,
 ) -> NMTData:
-    """Split `pairs` by source, train both tokenizers on the training split, encode, bucket."""
-    corpus = split_by_source(pairs, config.n_valid, config.n_test, config.split_seed)
+    """Split `pairs` by source, train both tokenizers on the training split, encode, bucket.
+    `test_pairs`: a test set of its own (WMT19's newstest2018); `pairs` then split into train and
+    `n_valid` valid sources only."""
+    n_test = 0 if test_pairs is not None else config.n_test
+    corpus = split_by_source(pairs, config.n_valid, n_test, config.split_seed)
     train_pairs = [corpus.train[i] for i in _subset(len(corpus.train), config.train_limit,
                                                      config.split_seed)]  # fmt: skip
     if not train_pairs:
         raise ValueError("the training split is empty")
     en = [p[0] for p in train_pairs]
-    zh = segment_zh([p[1] for p in train_pairs])
+    workers = _workers() if len(train_pairs) > PARALLEL_SEGMENTATION else 1
+    zh = segment_zh([p[1] for p in train_pairs], processes=workers)
     src_tok = train_tokenizer(en, "en", config.src_vocab, config.bpe_min_frequency)
     tgt_tok = train_tokenizer(zh, "zh", config.tgt_vocab, config.bpe_min_frequency, segmented=True)
     src_all = src_tok.encode_batch(en)
@@ -117,7 +156,8 @@ def prepare_data(
         src_len, tgt_len, config.k_src, config.k_tgt, config.bucket_min, config.bucket_max
     )
     valid = _eval_set(corpus.valid, src_tok, tgt_tok, config.eval_limit, config.split_seed + 1)
-    test = _eval_set(corpus.test, src_tok, tgt_tok, config.eval_limit, config.split_seed + 2)
+    test_set = corpus.test if test_pairs is None else test_pairs
+    test = _eval_set(test_set, src_tok, tgt_tok, config.eval_limit, config.split_seed + 2)
     wmt = (
         _eval_set(wmt_pairs, src_tok, tgt_tok, config.wmt_limit, config.split_seed + 3)
         if wmt_pairs
@@ -129,7 +169,7 @@ def prepare_data(
         "train_pairs_kept": len(src),
         "train_pairs_too_long": len(train_pairs) - len(src),
         "valid_pairs": len(corpus.valid),
-        "test_pairs": len(corpus.test),
+        "test_pairs": len(test_set),
         "valid_sources": len(valid.sources),
         "test_sources": len(test.sources),
         "wmt_sources": len(wmt.sources) if wmt else 0,
@@ -148,6 +188,29 @@ def _stats_dict(stats: BucketStats) -> dict:
     return d
 
 
+def corpus_datasets(config: TranslatorConfig) -> tuple[str, ...]:
+    """The catalog datasets (pinned hashes) `config` reads; WMT19's training shards, which the
+    catalog cannot pin, are checked by `check_corpus` and `load_data` themselves."""
+    if config.corpus == "wmt19":
+        return (WMT_VALID,)
+    return ("cmn_eng", WMT_VALID) if config.eval_wmt else ("cmn_eng",)
+
+
+def check_corpus(
+    config: TranslatorConfig, data_dir: str | os.PathLike | None = None, verify: bool = True
+) -> Path:
+    """Every file `config` reads found (and, with `verify`, hash-checked) before anything is
+    written: a DatasetError naming the missing or damaged files otherwise. Returns the folder of
+    the training data."""
+    from common.datasets import dataset_dir
+    from common.datasets.verify import user_dataset_files
+
+    # the user's WMT19 shards first: the catalog's sets are one `make data` away
+    shards = user_dataset_files(WMT19_TRAIN, data_dir) if config.corpus == "wmt19" else []
+    folders = [dataset_dir(name, data_dir, verify=verify) for name in corpus_datasets(config)]
+    return shards[0].parent if shards else folders[0]
+
+
 def load_data(
     config: TranslatorConfig, data_dir: str | os.PathLike | None = None, verify: bool = True
 ) -> NMTData:
@@ -156,16 +219,16 @@ def load_data(
     from common.datasets import dataset_dir
 
     if config.corpus == "wmt19":
-        raise ValueError(
-            "corpus 'wmt19' needs the WMT19 zh-en training set, which the dataset registry does "
-            "not hold (only its validation set, 'wmt_zh_en_valid'); use --set corpus=tatoeba to "
-            "train these sizes on Tatoeba"
-        )
+        from common.datasets.verify import user_dataset_files
+
+        shards = user_dataset_files(WMT19_TRAIN, data_dir)
+        newstest = dataset_dir(WMT_VALID, data_dir, verify=verify) / WMT_VALID_FILE
+        return prepare_data(config, read_wmt_shards(shards), test_pairs=read_wmt_parquet(newstest))
     pairs = read_tatoeba(dataset_dir("cmn_eng", data_dir, verify=verify) / "cmn.txt")
     wmt = None
     if config.eval_wmt:
-        folder = dataset_dir("wmt_zh_en_valid", data_dir, verify=verify)
-        wmt = read_wmt_parquet(folder / "validation-00000-of-00001.parquet")
+        folder = dataset_dir(WMT_VALID, data_dir, verify=verify)
+        wmt = read_wmt_parquet(folder / WMT_VALID_FILE)
     return prepare_data(config, pairs, wmt)
 
 

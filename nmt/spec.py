@@ -12,6 +12,11 @@ Quality is BLEU (sacreBLEU, tokenize="zh", all references): beam search when the
 beam, else greedy. Dense training runs the preset's epochs in `<run>/train/`; a compressed copy
 fine-tunes at a tenth of the dense peak learning rate (the dense cosine ends near its minimum,
 and restarting at the peak undoes more than a short fine-tune recovers), cosine down to lr_min.
+
+Training runs where the run says (Runtime: device, precision) and, under torchrun, data-parallel
+(nmt.training); evaluation, spike rates and calibration run on the device the model is on. The
+paper preset's corpus is WMT19 (nmt.data): its training shards are checked by `load_data`, the
+validation set (its test split) by the run, as `datasets_for` says.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.device import CPU, Runtime, module_device
 from common.spec import Finetune, ModelSpec
-from nmt.data import NMTData, calibration_batches, load_data, steps_per_epoch_of
+from nmt.data import NMTData, calibration_batches, corpus_datasets, load_data, steps_per_epoch_of
 from nmt.evaluation import activity
 from nmt.evaluation import evaluate as evaluate_translator
 from nmt.presets import TranslatorConfig, get_preset
@@ -56,13 +62,18 @@ def _layer_path(name: str) -> str:
 class NMTSpec(ModelSpec):
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 1, "paper": 1}
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
-    FEATURES: ClassVar[frozenset[str]] = frozenset({"distill", "lr_rewind", "joint", "l1"})
+    FEATURES: ClassVar[frozenset[str]] = frozenset(
+        {"distill", "lr_rewind", "joint", "l1", "device", "precision", "distributed"}
+    )
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> TranslatorConfig:
         return get_preset(preset)
 
     # -- data and model --------------------------------------------------------------------------
+    def datasets_for(self, cfg: TranslatorConfig) -> tuple[str, ...]:
+        return corpus_datasets(cfg)
+
     def load_data(self, cfg: TranslatorConfig, data_dir: str | None, verify: bool = True):
         # nmt.data.load_data resolves and checks the dataset through common.datasets
         return load_data(cfg, data_dir, verify=verify)
@@ -92,8 +103,10 @@ class NMTSpec(ModelSpec):
         *,
         epochs: int,
         resume: bool,
+        runtime: Runtime = CPU,
     ) -> dict[str, Any]:
-        return train(model, data, cfg, train_dir, resume=resume, epochs=epochs, label="dense")
+        return train(model, data, cfg, train_dir, resume=resume, epochs=epochs, label="dense",
+                     device=runtime.device, precision=runtime.precision)  # fmt: skip
 
     def dense_max_steps(self, cfg: TranslatorConfig) -> int:
         return cfg.max_steps
@@ -131,6 +144,8 @@ class NMTSpec(ModelSpec):
             distill=ft.distill,
             penalty=ft.penalty,
             label="fine-tune",
+            device=ft.runtime.device,
+            precision=ft.runtime.precision,
         )
 
     def _rewound_lr(self, dense: TranslatorConfig, data: NMTData, tuned: TranslatorConfig,
@@ -153,7 +168,7 @@ class NMTSpec(ModelSpec):
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, data: NMTData, cfg: TranslatorConfig) -> dict[str, Any]:
-        ev = evaluate_translator(model, data, cfg, splits=("valid", "test"))
+        ev = evaluate_translator(model, data, cfg, module_device(model), splits=("valid", "test"))
         out: dict[str, Any] = {"valid": ev["quality"]["valid"], "test": ev["quality"]["test"]}
         for split in ("valid", "test"):
             r = ev[split]
@@ -173,7 +188,7 @@ class NMTSpec(ModelSpec):
     def spike_rates(self, model: nn.Module, data: NMTData, cfg: TranslatorConfig) -> dict:
         if cfg.kind == "analog":
             return {}
-        rates = activity(model, data.test, cfg)["spike_rates"]
+        rates = activity(model, data.test, cfg, module_device(model))["spike_rates"]
         out: dict[str, float] = {}
         layers = model.spiking_layers()
         for name, rate in rates.items():
@@ -187,7 +202,7 @@ class NMTSpec(ModelSpec):
     def calibration(
         self, model: nn.Module, data: NMTData, cfg: TranslatorConfig
     ) -> tuple[Callable, Iterable]:
-        batches = calibration_batches(data, cfg, CALIBRATION_BATCHES)
+        batches = calibration_batches(data, cfg, CALIBRATION_BATCHES, module_device(model))
 
         @torch.no_grad()
         def run_batch(batch) -> None:

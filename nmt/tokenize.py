@@ -58,10 +58,12 @@ def _restore_fullwidth(text: str) -> str:
 
 
 _jieba_ready = False
+# sentences per task of a parallel segmentation: large enough that sending them costs little
+# next to segmenting them
+SEGMENT_CHUNK = 20_000
 
 
-def segment_zh(texts: Iterable[str]) -> list[str]:
-    """Chinese sentences segmented by jieba, words joined by single spaces."""
+def _segment(texts: Sequence[str]) -> list[str]:
     global _jieba_ready
     import jieba  # imported lazily: loading its dictionary takes seconds
 
@@ -70,6 +72,25 @@ def segment_zh(texts: Iterable[str]) -> list[str]:
         jieba.initialize()
         _jieba_ready = True
     return [" ".join(w for w in jieba.lcut(t) if not w.isspace()) for t in texts]
+
+
+def segment_zh(texts: Iterable[str], processes: int = 1, chunk: int = SEGMENT_CHUNK) -> list[str]:
+    """Chinese sentences segmented by jieba, words joined by single spaces.
+
+    With `processes` > 1 and more than one `chunk` of sentences, chunks are segmented in that
+    many worker processes, as SpikingParrot's preprocessing does: jieba is pure Python, and one
+    core segments about 2 * 10^4 news sentences a second (measured on a 40-character sentence),
+    so WMT19's tens of millions take the better part of an hour on one. The result is the same,
+    in the same order."""
+    texts = list(texts)
+    if processes <= 1 or len(texts) <= chunk:
+        return _segment(texts)
+    import multiprocessing
+
+    parts = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
+    # spawned workers import this module only (no torch), whatever threads the parent runs
+    with multiprocessing.get_context("spawn").Pool(min(processes, len(parts))) as pool:
+        return [s for part in pool.map(_segment, parts) for s in part]
 
 
 def _check_language(language: str) -> None:

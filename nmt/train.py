@@ -5,6 +5,10 @@ trains, evaluates and writes config.json / metrics.json / log.txt / TensorBoard 
 checkpoint.pt / tokenizers to the run directory; an interrupted run resumes from its last
 checkpoint with `--resume` and ends with the same weights as an uninterrupted one.
 
+`--device auto|cpu|cuda|cuda:N` and `--precision fp32|bf16|fp16` say where and how it trains;
+under torchrun (`torchrun --nproc_per_node N -m nmt.train ...`) the processes train one model
+data-parallel on the preset's batches, and rank 0 alone evaluates, writes and prints.
+
 The library behind it: nmt.data (corpus, tokenizers, batches), nmt.training (model, schedules,
 the training loop) and nmt.evaluation (BLEU, chrF, spike activity).
 """
@@ -15,6 +19,7 @@ import argparse
 import difflib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -22,11 +27,20 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from common import distributed
 from common.checkfiles import check_torch_file, json_status
 from common.cliargs import OneLineParser
-from common.datasets import DatasetError, dataset_dir
+from common.datasets import DatasetError
+from common.device import (
+    DEVICES_HELP,
+    PRECISION_HELP,
+    PRECISIONS,
+    check_precision,
+    check_resumed_precision,
+    resolve_device,
+)
 from common.runtime import configure_cpu
-from nmt.data import load_data
+from nmt.data import check_corpus, load_data
 from nmt.evaluation import evaluate
 from nmt.presets import PRESETS, TranslatorConfig
 from nmt.training import CHECKPOINT, build_model, train, write_json
@@ -103,9 +117,10 @@ def _eval_splits(text: str) -> list[str]:
     return splits
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> None:
+def _check_run_dir(run_dir: Path, resume: bool, precision: str = "fp32") -> None:
     """Refuse, before anything is written: a file where the folder should be, a run there
-    without --resume (its checkpoint and metrics would be overwritten), a damaged checkpoint."""
+    without --resume (its checkpoint and metrics would be overwritten), a damaged checkpoint, or
+    one trained in another precision."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"--run-dir {run_dir} is a file, not a folder")
     ckpt = run_dir / CHECKPOINT
@@ -118,6 +133,10 @@ def _check_run_dir(run_dir: Path, resume: bool) -> None:
         return
     if ckpt.exists():
         check_torch_file(ckpt, "delete it to train this run from the start")
+        import torch  # memory-mapped: only the entries read are loaded
+
+        stored = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+        check_resumed_precision(stored.get("precision"), precision, f"the run in {run_dir}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,7 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint"
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu", help=f"{DEVICES_HELP}; default cpu")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument(
         "--set",
         nargs="*",
@@ -157,46 +177,61 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    world = distributed.World()
     try:
+        world = distributed.launched()
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        distributed.quiet_unless_main(world)
         overrides = _parse_set(args.set)
         try:
             config = PRESETS[args.preset].replace(**overrides)
         except (TypeError, ValueError) as e:  # the config's own checks: name the flag too
             raise ValueError(f"--set {' '.join(args.set)}: {e}") from None
         splits = _eval_splits(args.eval_splits)
+        device = resolve_device(
+            args.device, local_rank=world.local_rank if world.parallel else None
+        )
+        check_precision(args.precision, device)
         run_dir = Path(args.run_dir or f"runs/nmt/{config.preset}-{config.kind}-s{config.seed}")
-        _check_run_dir(run_dir, args.resume)
-        folder = dataset_dir("cmn_eng", args.data_dir)
-        if config.eval_wmt:
-            dataset_dir("wmt_zh_en_valid", args.data_dir)
+        _check_run_dir(run_dir, args.resume, args.precision)
+        folder = check_corpus(config, args.data_dir)
     except (ValueError, TypeError, DatasetError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        if world.main:
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     log.info("data: %s", folder)
-    configure_cpu()
+    configure_cpu(max(1, (os.cpu_count() or 1) // world.local_size) if world.parallel else None)
+    main = world.main
     try:
+        distributed.start(world, device)
         t0 = time.perf_counter()
         data = load_data(config, args.data_dir)
         prep_s = time.perf_counter() - t0
-        print(f"data: {json.dumps(data.info)} ({prep_s:.1f} s)")
+        if main:
+            print(f"data: {json.dumps(data.info)} ({prep_s:.1f} s)")
         model = build_model(config, data.src_tok.vocab_size, data.tgt_tok.vocab_size)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", config.to_dict())
-        write_json(run_dir / "metrics.json", {"status": "running", "error": None})
-        tr = train(model, data, config, run_dir, resume=args.resume, device=args.device,
-                   progress=not args.no_progress)  # fmt: skip
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run_dir / "config.json", config.to_dict())
+            write_json(run_dir / "metrics.json", {"status": "running", "error": None})
+        tr = train(model, data, config, run_dir, resume=args.resume, device=device,
+                   progress=not args.no_progress, precision=args.precision)  # fmt: skip
+        if not main:  # rank 0 evaluates and writes the records; training needed every rank
+            return 0
         t0 = time.perf_counter()
-        ev = evaluate(model, data, config, args.device, splits=splits)
+        ev = evaluate(model, data, config, device, splits=splits)
         ev_s = time.perf_counter() - t0
     except Exception as e:
-        if run_dir.is_dir():
+        if main and run_dir.is_dir():
             msg = f"{type(e).__name__}: {e}".splitlines()[0]
             write_json(run_dir / "metrics.json", {"status": "failed", "error": msg})
         if not isinstance(e, ValueError):
             raise
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        if main:
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    finally:
+        distributed.stop()
     metrics = {"status": "finished", "error": None, "data": data.info, "prep_time_s": prep_s,
                "eval_time_s": ev_s, **tr, **ev}  # fmt: skip
     metrics["wall_time_s"] = prep_s + tr["train_time_s"] + ev_s

@@ -2,6 +2,12 @@
 
 Pure data and the errors every other module of the package raises; nothing here touches the disk,
 so the hashes can be read (and reviewed) without the code that checks them.
+
+`USER_DATASETS` are the datasets the registry cannot fetch nor pin: the user downloads them and
+the registry finds them under the data root by their files' names and checks what it can without
+a hash (every shard of the set present, each a parquet file of the expected columns;
+common.datasets.verify.user_dataset_files). They stay out of `DATASETS`, so that `fetch` (all
+datasets by default) and `check` never ask for them.
 """
 
 from __future__ import annotations
@@ -179,6 +185,40 @@ DATASETS: dict[str, Dataset] = {
             description="Multi30k task 1, tokenized and lowercased, de-en",
             url="https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/tok/",
             files=tuple(DataFile(f, sha) for f, sha in _MULTI30K_SHA.items()),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class UserDataset:
+    """A dataset the user supplies: shards named `<split>-NNNNN-of-MMMMM[-hash].parquet` in its
+    folder under the data root, all MMMMM of them, each with `column` a struct of `fields`.
+
+    No SHA-256 is pinned: the host rewrites these files (HuggingFace's parquet converter commits
+    new files of the same rows, with new hashes), so a hash would refuse good copies. Presence of
+    the whole set and each file's schema are checked instead."""
+
+    name: str
+    folder: str
+    split: str  # the shards' name prefix: train-00000-of-00013.parquet
+    column: str
+    fields: tuple[str, ...]
+    source: str  # where the files come from, for the message when they are missing
+    description: str = ""
+
+
+USER_DATASETS: dict[str, UserDataset] = {
+    d.name: d
+    for d in (
+        UserDataset(
+            name="wmt19_zh_en_train",
+            folder="wmt19_zh_en_train",
+            split="train",
+            column="translation",
+            fields=("en", "zh"),
+            source="https://huggingface.co/datasets/wmt/wmt19/tree/main/zh-en",
+            description="the WMT19 zh-en training data, HuggingFace parquet shards",
         ),
     )
 }

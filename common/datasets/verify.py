@@ -6,6 +6,10 @@ for the next one: a --data-dir or $LSTMPACK_DATA that is empty, missing, a file,
 dataset fails naming it, so a run never reads another copy than the one it was pointed at.
 Hashing a large file takes seconds, so each hash is cached by path, size, mtime, inode and ctime
 (`check --full` hashes again regardless).
+
+A user-supplied dataset (catalog.USER_DATASETS: no pinned hashes) is found the same way, under the
+same one data root, and checked by `user_dataset_files`: the whole set of shards present, each a
+parquet file with the expected columns (its footer only is read).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +28,12 @@ from common.atomic import atomic_write_text
 from common.datasets.catalog import (
     DATASETS,
     FETCH_HINT,
+    USER_DATASETS,
     DataFile,
     Dataset,
     DatasetCorruptError,
     DatasetMissingError,
+    UserDataset,
     get_dataset,
 )
 
@@ -243,3 +250,88 @@ def check_all(data_dir: str | os.PathLike | None = None, *, full: bool = False) 
         except DatasetCorruptError as e:
             rows.append(CheckRow(name, "corrupt", str(folder), size, str(e)))
     return rows
+
+
+# --------------------------------------------------------------------------- user-supplied sets
+
+
+def _shards_of(ds: UserDataset, folder: Path) -> dict[int, tuple[int, Path]]:
+    """{index: (count, path)} of the shards named <split>-NNNNN-of-MMMMM[-hash].parquet."""
+    name = re.compile(rf"{re.escape(ds.split)}-(\d+)-of-(\d+)(?:-[0-9a-zA-Z]+)?\.parquet")
+    found: dict[int, tuple[int, Path]] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        m = name.fullmatch(path.name)
+        if m is not None and path.is_file():
+            found[int(m.group(1))] = (int(m.group(2)), path)
+    return found
+
+
+def _check_schema(ds: UserDataset, path: Path) -> None:
+    """DatasetCorruptError naming `path` unless it is a parquet file whose `ds.column` is a
+    struct holding `ds.fields` (the footer alone is read)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    want = f"column {ds.column!r}, a struct of {', '.join(ds.fields)}"
+    try:
+        schema = pq.read_schema(path)
+    except Exception as e:  # ArrowInvalid and OSError say the same to a user
+        raise DatasetCorruptError(
+            f"{path}: not a parquet file ({' '.join(str(e).split())[:120]}); download it again"
+        ) from None
+    if ds.column not in schema.names:
+        raise DatasetCorruptError(
+            f"{path}: no {want} (columns: {', '.join(schema.names)}); download it again"
+        )
+    kind = schema.field(ds.column).type
+    if not pa.types.is_struct(kind) or not all(kind.get_field_index(f) >= 0 for f in ds.fields):
+        raise DatasetCorruptError(f"{path}: {ds.column!r} is {kind}, not {want}; download it again")
+
+
+def user_dataset_files(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The shards of user-supplied dataset `name` under the data root in use, in order, once the
+    whole set is there and every shard has the expected columns. DatasetMissingError (one line:
+    the files, where they go, where they come from) or DatasetCorruptError otherwise."""
+    ds = USER_DATASETS.get(name)
+    if ds is None:
+        raise ValueError(f"unknown user dataset {name!r}; known: {', '.join(USER_DATASETS)}")
+    label, root = data_root(data_dir)
+    folder = root / ds.folder
+    pattern = f"{ds.split}-NNNNN-of-MMMMM.parquet"
+    where = f"{label} {root}" + (
+        f" (no --data-dir given and ${ENV_VAR} not set)" if label == REPO_LABEL else ""
+    )
+    shards = _shards_of(ds, folder)
+    if not shards:
+        why = (
+            f"its {ds.folder}/ holds no {pattern}"
+            if folder.is_dir()
+            else (f"it has no {ds.folder}/ folder")
+        )
+        raise DatasetMissingError(
+            f"dataset {name!r} ({ds.description}) not found in {where}: {why}. It is not "
+            f"fetched for you: put every shard, {pattern}, from {ds.source} in {folder}/"
+        )
+    counts = sorted({count for count, _ in shards.values()})
+    if len(counts) > 1:
+        raise DatasetCorruptError(
+            f"{folder} mixes shards of sets of {' and '.join(map(str, counts))}: keep one "
+            "download's shards only"
+        )
+    total = counts[0]
+    if max(shards) >= total:
+        raise DatasetCorruptError(
+            f"{shards[max(shards)][1]}: shard {max(shards)} of a set of {total}; its name is wrong"
+        )
+    missing = [i for i in range(total) if i not in shards]
+    if missing:
+        shown = ", ".join(f"{ds.split}-{i:05d}-of-{total:05d}.parquet" for i in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise DatasetMissingError(
+            f"dataset {name!r} is incomplete in {folder}: {len(shards)} of {total} shards, "
+            f"missing {shown}{more}; put them there (from {ds.source})"
+        )
+    paths = [shards[i][1] for i in range(total)]
+    for path in paths:
+        _check_schema(ds, path)
+    return paths

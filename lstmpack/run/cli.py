@@ -8,13 +8,19 @@ quantize), packs the result (PackedModel, numpy only), proves the packing right 
 model rebuilt from the packed file, simulates both on a systolic array with hwsim, and writes
 config.json, metrics.json, hwsim.json, packed.json/.npz and checkpoints into its run directory.
 Bad input (unknown model or preset, alpha < 1, ...) prints one line and exits 2, touching nothing.
+
+`--device` and `--precision` say where the stages compute. Under torchrun
+(`torchrun --nproc_per_node N -m compress.run ...`) every process runs every stage, the dense and
+compressed training data-parallel, and rank 0 alone writes the run's files and prints the table.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
+from common import distributed
 from common.atomic import atomic_write_text
 from common.checkfiles import DamagedFileError
 from common.datasets import DatasetError
@@ -45,22 +51,27 @@ def run(ctx: Context) -> int:
     """The stages after the checks: dense, then compressed (or, with --small-dense, the small
     dense model), then the table."""
     spec, cfg, run, run_dir = ctx.spec, ctx.cfg, ctx.run, ctx.run_dir
+    main = distributed.is_main()
     metrics_path = run_dir / "metrics.json"
     if ctx.takeover is None and ctx.args.resume and status_of(metrics_path) == "finished":
-        print((run_dir / "table.md").read_text(), end="")
+        if main:
+            print((run_dir / "table.md").read_text(), end="")
         return 0
     if ctx.takeover is not None:
         log.info("taking over %s: %s, and it holds no training state", run_dir, ctx.takeover)
     log.info("data: %s", ctx.data_folder)
+    log.info("device: %s, precision %s, %d process(es)", ctx.runtime.device,
+             ctx.runtime.precision, ctx.world.size)  # fmt: skip
     # config.json goes first, so a run killed at any later point can be resumed by its settings
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record = (
-        small_dense.config_record(ctx)
-        if run.small_dense
-        else compressed_config_record(run, run_dir, ctx.dense_dir, spec.config_to_dict(cfg))
-    )
-    write_json(run_dir / "config.json", record)
-    write_json(metrics_path, {"status": "running", "error": None})
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record = (
+            small_dense.config_record(ctx)
+            if run.small_dense
+            else compressed_config_record(run, run_dir, ctx.dense_dir, spec.config_to_dict(cfg))
+        )
+        write_json(run_dir / "config.json", record)
+        write_json(metrics_path, {"status": "running", "error": None})
     try:
         if run.small_dense:
             metrics, rows = small_dense.small_dense_stage(ctx)
@@ -74,9 +85,14 @@ def run(ctx: Context) -> int:
             metrics["dense"] = dense_record(ctx, dense_row, dense_hw)
             rows = [("dense", dense_row, dense_hw), (run.run_id(), metrics, hw)]
     except Exception as e:
-        error = f"{type(e).__name__}: {e}".splitlines()[0]
-        write_json(metrics_path, {"status": "failed", "error": error})
+        if main:
+            error = f"{type(e).__name__}: {e}".splitlines()[0]
+            write_json(metrics_path, {"status": "failed", "error": error})
         raise
+    if not main:
+        return 0
+    metrics["runtime"] = {"device": ctx.runtime.device, "precision": ctx.runtime.precision,
+                          "processes": ctx.world.size}  # fmt: skip
     table = format_table(rows, spec.metric)
     atomic_write_text(run_dir / "table.md", table + "\n")
     write_json(metrics_path, metrics)
@@ -101,23 +117,35 @@ def dense_record(ctx: Context, dense_row: dict, dense_hw: dict) -> dict:
     }
 
 
-def _error(e: Exception) -> int:
-    # one line, whatever the message holds: scripts and the sweep read the last line
-    print(f"compress.run: error: {' '.join(str(e).split())}", file=sys.stderr)
+def _error(e: Exception, world: distributed.World | None = None) -> int:
+    # one line, whatever the message holds: scripts and the sweep read the last line; under
+    # torchrun every rank meets the same error and rank 0 says it
+    if world is None or world.main:
+        print(f"compress.run: error: {' '.join(str(e).split())}", file=sys.stderr)
     return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    world = distributed.World()
     try:
-        ctx = prepare(argv)
+        world = distributed.launched()
+        distributed.quiet_unless_main(world)
+        ctx = prepare(argv, world)
     except (ValueError, DatasetError) as e:
-        return _error(e)
-    configure_cpu(ctx.args.threads)
+        return _error(e, world)
+    # the processes of one machine share its cores, unless --threads says otherwise
+    threads = ctx.args.threads
+    if threads is None and world.parallel:
+        threads = max(1, (os.cpu_count() or 1) // world.local_size)
+    configure_cpu(threads)
     try:
+        distributed.start(world, ctx.runtime.device)
         return run(ctx)
     except USER_ERRORS as e:
-        return _error(e)
+        return _error(e, world)
+    finally:
+        distributed.stop()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
-"""The compressed stage: fine-tune from the dense model under the passes, pack, prove, simulate."""
+"""The compressed stage: fine-tune from the dense model under the passes, pack, prove, simulate.
+
+Every part runs on the run's device (ctx.runtime): the model goes there once the passes have
+registered their masks (so the masks go with it), again after the PTQ pass registers its
+quantizers, and the model rebuilt from the packed file for the proof goes there too. Under
+torchrun every rank runs the stage (the fine-tune data-parallel, its events broadcast from rank
+0) and only rank 0 writes.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from common import distributed
 from compress.config import QuantConfig
 from compress.packing import PackedModel, unpack_biases, unpack_dense
 from compress.passes.combine import CombinePass
@@ -60,10 +68,16 @@ def build_pipeline(
 
 
 def rebuild_from_packed(
-    spec, cfg, data, model, packed: PackedModel, act_quant_cfg: QuantConfig | None = None
+    spec,
+    cfg,
+    data,
+    model,
+    packed: PackedModel,
+    act_quant_cfg: QuantConfig | None = None,
+    device: str = "cpu",
 ):
-    """A fresh model whose targeted weights come from the packed file, gathered through the
-    control bits (unpack_dense), and whose other parameters come from `model`."""
+    """A fresh model on `device` whose targeted weights come from the packed file, gathered
+    through the control bits (unpack_dense), and whose other parameters come from `model`."""
     import torch
 
     fresh = spec.build(cfg, data)
@@ -86,7 +100,7 @@ def rebuild_from_packed(
         else:
             raise KeyError(f"rebuilding from the packed file: no value for {key}")
     fresh.load_state_dict(state)
-    return fresh
+    return fresh.to(device)
 
 
 def packed_pattern(packed: PackedModel) -> str:
@@ -123,6 +137,7 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
     import torch
 
     spec, cfg, run, data, run_dir = ctx.spec, ctx.cfg, ctx.run, ctx.data, ctx.run_dir
+    device, main = ctx.runtime.device, distributed.is_main()
     t0 = time.time()
     clock = StageClock()
     torch.manual_seed(run.seed)
@@ -132,6 +147,7 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
     targets = run.targets or spec.default_targets
     pipe, quant = build_pipeline(run, spec.steps_per_epoch(cfg, data), targets)
     pipe.prepare(model)
+    model.to(device)  # with the masks the passes registered
     calib = calibrated.attach(ctx, model, pipe)  # --keep saliency, --reconstruct
     if quant is not None and run.quant.mode == "qat":
         quant.calibrate(*spec.calibration(model, data, cfg))
@@ -147,6 +163,7 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
     if quant is not None and run.quant.mode == "ptq":
         pipe.passes.append(quant)
         quant.prepare(pipe.targets)
+        model.to(device)  # the activation quantizers' ranges with it
         quant.calibrate(*spec.calibration(model, data, cfg))
     clock.lap("calibration")
     model.eval()
@@ -154,12 +171,14 @@ def compressed_stage(ctx: Context, dense_model) -> tuple[dict[str, Any], dict[st
     rates = spec.spike_rates(model, data, cfg)
     clock.lap("evaluation")
     packed = pipe.finalize(model=run.model, workload=spec.workload(cfg, data), spike_rates=rates)
-    packed.save(run_dir / "packed")
+    if main:
+        packed.save(run_dir / "packed")
     clock.lap("packing")
     packed_q, gap = _prove(ctx, model, packed, masked)
     clock.lap("proof")
     hw = simulate_packed(packed.to_json(), run.hw)
-    write_json(run_dir / "hwsim.json", hw)
+    if main:
+        write_json(run_dir / "hwsim.json", hw)
     clock.lap("hwsim")
     # the calibrated events' own cost runs inside the fine-tune's seconds
     inner = "" if calib is None else f" (calibrated events {_calibrated_s(calib):.0f} s)"
@@ -192,7 +211,7 @@ def _prove(
     # activations quantized as in the masked model (their calibrated ranges come with the state
     # copied from it); the weights are the packed, already quantized values
     act_cfg = run.quant.replace(mode="ptq", bits=32) if run.quant.acts_on else None
-    rebuilt = rebuild_from_packed(spec, cfg, data, model, packed, act_cfg)
+    rebuilt = rebuild_from_packed(spec, cfg, data, model, packed, act_cfg, ctx.runtime.device)
     rebuilt.eval()
     packed_q = spec.evaluate(rebuilt, data, cfg)
     gap = max(abs(packed_q[k] - masked[k]) for k in ("valid", "test") if masked.get(k) is not None)

@@ -4,6 +4,12 @@ input, done before anything is written.
 `RunConfig` lives here, not in compress.config beside the pass configs it holds, because it also
 binds a model name, a preset and an hwsim `HwConfig`: compress stays below hwsim and the models,
 and only this layer knows all three.
+
+Where the run computes is checked here too: `--device` resolved (CUDA asked for where there is
+none: one line, exit 2), `--precision` against the device, both against what the model family
+declares it can do (ModelSpec.FEATURES), and a torchrun launch (common.distributed) against the
+family and the preset's batch. `--device` changes no number of the run's identity (a run resumes
+on another device); `--precision` does: it is part of the run id and of the dense folder's name.
 """
 
 from __future__ import annotations
@@ -16,8 +22,18 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from common import distributed
 from common.configs import check_max_paths, from_dict, replace
-from common.datasets import REPO_ROOT, dataset_dir
+from common.datasets import REPO_ROOT, DatasetError, dataset_dir
+from common.device import (
+    CPU,
+    DEVICES_HELP,
+    PRECISION_HELP,
+    PRECISIONS,
+    Runtime,
+    check_precision,
+    resolve_device,
+)
 from common.spec import ModelSpec
 from compress.config import (
     QUANT_MODES,
@@ -76,6 +92,8 @@ class RunConfig:
     finetune_schedule: str = "constant"
     small_dense: int = 0  # --small-dense: the baseline's target array columns; 0 = compress
     reconstruct: bool = False  # re-solve the kept weights on calibration inputs at every event
+    # the training forward passes' precision (common.device.PRECISIONS); the dense model too
+    precision: str = "fp32"
 
     def _training_tag(self) -> str:
         """-joint, or -ft<epochs>[x<step cap>] for the posthoc fine-tune."""
@@ -104,6 +122,8 @@ class RunConfig:
             out.append(f"lr{self.lr_scale:g}")
         if self.targets is not None:
             out.append(targets_tag(self.targets))
+        if self.precision != PRECISIONS[0]:
+            out.append(self.precision)
         return "".join(f"-{t}" for t in out)
 
     def _hw_tags(self) -> str:
@@ -139,6 +159,8 @@ class RunConfig:
                 del d[name]
         if not d["small_dense"]:  # left out when off, as the recipe's fields: older runs resume
             del d["small_dense"]
+        if d["precision"] == PRECISIONS[0]:  # likewise
+            del d["precision"]
         return calibrated.drop_defaults(d)
 
     @classmethod
@@ -196,7 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on fine-tuning steps (default: preset's)",
     )
     p.add_argument(
-        "--lr-scale", type=float, default=1.0, help="fine-tuning lr / preset lr (finite, > 0)"
+        "--lr-scale",
+        type=float,
+        default=None,
+        help="the fine-tune's lr / the family's fine-tuning lr (finite, > 0; default 1, or the "
+        "family's posthoc default: ModelSpec.POSTHOC_DEFAULTS)",
     )
     recipe.add_flags(p)
     calibrated.add_flags(p)
@@ -221,7 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-root", default=None, help="default runs/ in the repository")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--seed", type=int, default=None, help="default: the preset's seed (>= 0)")
-    p.add_argument("--device", default="cpu", help="cpu (the only device the stages run on)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help=f"{DEVICES_HELP}: where every stage trains, evaluates and calibrates (default cpu; "
+        "under torchrun each process takes its own GPU)",
+    )
+    p.add_argument("--precision", default="fp32", help=PRECISION_HELP)
     p.add_argument(
         "--small-dense", nargs="?", const="auto", metavar="COLUMNS", help=SMALL_DENSE_HELP
     )
@@ -251,6 +283,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"--finetune-epochs must be >= 0; got {args.finetune_epochs}")
     if args.finetune_steps is not None and args.finetune_steps < 0:
         raise ValueError(f"--finetune-steps must be >= 0 (0 = no cap); got {args.finetune_steps}")
+    if args.lr_scale is None:
+        args.lr_scale = 1.0
     if not (args.lr_scale > 0 and math.isfinite(args.lr_scale)):
         raise ValueError(f"--lr-scale must be a finite number > 0; got {args.lr_scale}")
     check_max_paths(args.max_paths, "--max-paths (alpha)")
@@ -276,8 +310,10 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"--seed must be >= 0; got {args.seed}")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1 (torch threads); got {args.threads}")
-    if args.device != "cpu":
-        raise ValueError(f"--device: compress.run runs on the CPU only; got {args.device!r}")
+    if args.precision not in PRECISIONS:
+        raise ValueError(
+            f"--precision must be one of {', '.join(PRECISIONS)}; got {args.precision!r}"
+        )
     if args.targets is not None:
         try:
             re.compile(args.targets)
@@ -335,6 +371,7 @@ def run_config_from_args(
         finetune_schedule=rcp["finetune_schedule"],
         small_dense=parse_columns(args.small_dense),
         reconstruct=args.reconstruct,
+        precision=args.precision,
     )
 
 
@@ -356,6 +393,13 @@ class Context:
     # the run directory held only the records of a start that failed before training: it is
     # taken over whatever its settings (see check_run_dir)
     takeover: str | None = None
+    runtime: Runtime = CPU  # where the stages compute: the resolved device, precision
+    world: distributed.World = distributed.World()  # this process among torchrun's
+
+    def runtime_kwargs(self) -> dict[str, Any]:
+        """The `runtime=` keyword of the family's train_dense, for the families that take one."""
+        wants = {"device", "precision"} & self.spec.FEATURES
+        return {"runtime": self.runtime} if wants else {}
 
 
 def runs_root(arg: str | None) -> Path:
@@ -392,15 +436,17 @@ def check_targets(spec: ModelSpec, cfg: Any, data: Any, run: RunConfig) -> None:
         check_calibration_targets(targets, what)
 
 
-def spec_data_folder(spec: ModelSpec, args: argparse.Namespace) -> Path | None:
-    """The verified folder of the spec's catalog dataset; a spec with no catalog dataset
-    (dataset None: a user's model that reads its own files in load_data) gets --data-dir as
-    given, which its load_data checks."""
-    if spec.dataset is None:
+def spec_data_folder(spec: ModelSpec, cfg: Any, args: argparse.Namespace) -> Path | None:
+    """The verified folder of the spec's catalog datasets for `cfg` (each found and verified,
+    the first one's folder returned); a spec with none (dataset None: a user's model that reads
+    its own files in load_data) gets --data-dir as given, which its load_data checks."""
+    names = spec.datasets_for(cfg)
+    if not names:
         if args.data_dir is not None:
             check_folder(Path(args.data_dir), "--data-dir")
         return None if args.data_dir is None else Path(args.data_dir)
-    return dataset_dir(spec.dataset, args.data_dir, verify=not args.no_verify)
+    folders = [dataset_dir(name, args.data_dir, verify=not args.no_verify) for name in names]
+    return folders[0]
 
 
 def load_data(spec: ModelSpec, cfg: Any, args: argparse.Namespace, folder: Path | None) -> Any:
@@ -409,6 +455,8 @@ def load_data(spec: ModelSpec, cfg: Any, args: argparse.Namespace, folder: Path 
     ValueError naming the dataset's folder."""
     try:
         data = spec.load_data(cfg, args.data_dir, verify=False)
+    except DatasetError:  # files the family finds itself, missing: its line names them
+        raise
     except (ValueError, UnicodeError) as e:
         if spec.dataset is None:  # the spec's own files: its message names them
             raise ValueError(str(e)) from None
@@ -505,15 +553,56 @@ def check_run_files(run_dir: Path) -> None:
     check_checkpoints(run_dir / "train", "delete it to restart the fine-tune stage")
 
 
-def prepare(argv: list[str] | None) -> Context:
-    """Every check that can fail on bad input, before anything is written."""
+def runtime_of(
+    spec: ModelSpec, cfg: Any, args: argparse.Namespace, world: distributed.World
+) -> Runtime:
+    """The device and precision the stages run with, checked against the machine, against what
+    the family declares (FEATURES) and, under torchrun, against the family and its batch;
+    ValueError naming the flag otherwise."""
+    device = resolve_device(args.device, local_rank=world.local_rank if world.parallel else None)
+    check_precision(args.precision, device)
+    model = f"model {args.model!r}"
+    if device != "cpu" and "device" not in spec.FEATURES:
+        raise ValueError(
+            f"--device {args.device}: {model} trains on the CPU only (its ModelSpec's FEATURES "
+            "do not name 'device'); use --device cpu"
+        )
+    if args.precision != PRECISIONS[0] and "precision" not in spec.FEATURES:
+        raise ValueError(
+            f"--precision {args.precision}: {model} trains in fp32 only (its ModelSpec's FEATURES "
+            "do not name 'precision'); leave the flag out"
+        )
+    if world.parallel:
+        if "distributed" not in spec.FEATURES:
+            raise ValueError(
+                f"{model} does not train data-parallel (its ModelSpec's FEATURES do not name "
+                "'distributed'); run compress.run without torchrun"
+            )
+        if args.small_dense is not None:
+            raise ValueError("--small-dense trains in one process; run it without torchrun")
+        spec.check_processes(cfg, world.size)
+    return Runtime(device, args.precision)
+
+
+def dense_folder_name(preset: str, seed: int, precision: str) -> str:
+    """dense-<preset>-s<seed>, and -<precision> for a dense model trained in other than fp32."""
+    tag = "" if precision == PRECISIONS[0] else f"-{precision}"
+    return f"dense-{preset}-s{seed}{tag}"
+
+
+def prepare(argv: list[str] | None, world: distributed.World | None = None) -> Context:
+    """Every check that can fail on bad input, before anything is written. `world`: this
+    process among torchrun's (default: as the environment says)."""
+    world = distributed.launched() if world is None else world
     args = build_parser().parse_args(argv)
     spec = get_spec(args.model)
+    recipe.apply_family_defaults(spec, args)
     cfg = spec.config(check_preset(args.preset))
     if args.seed is not None:
         cfg = replace(cfg, seed=args.seed)
     run = run_config_from_args(args, spec.finetune_epochs(cfg), cfg.seed, spec.finetune_steps(cfg))
     recipe.check_features(spec, args)
+    runtime = runtime_of(spec, cfg, args, world)
     if run.recipe == "joint":  # the joint stage trains as long as the dense run
         run = replace(
             run, finetune_epochs=spec.dense_epochs(cfg), finetune_steps=spec.dense_max_steps(cfg)
@@ -523,9 +612,9 @@ def prepare(argv: list[str] | None) -> Context:
     check_folder(root, "--runs-root")
     if args.small_dense is not None:
         run = resolve(args, cfg, run, root)
-    folder = spec_data_folder(spec, args)
+    folder = spec_data_folder(spec, cfg, args)
     run_dir = Path(args.run_dir) if args.run_dir else root / run.run_id()
-    dense_dir = root / f"dense-{args.preset}-s{run.seed}"
+    dense_dir = root / dense_folder_name(args.preset, run.seed, run.precision)
     takeover = check_run_dir(args, run, run_dir)
     check_dense_files(dense_dir, None if run.small_dense else baseline_stem(dense_dir, run.targets))
     if args.resume and takeover is None:
@@ -534,4 +623,4 @@ def prepare(argv: list[str] | None) -> Context:
             check_dense_files(run_dir / "dense", None)
     data = load_data(spec, cfg, args, folder)
     check_targets(spec, cfg, data, run)  # builds the model
-    return Context(args, spec, cfg, run, run_dir, dense_dir, data, folder, takeover)
+    return Context(args, spec, cfg, run, run_dir, dense_dir, data, folder, takeover, runtime, world)

@@ -5,6 +5,9 @@ Its folder, runs/<model>/dense-<preset>-s<seed>/, is shared by every compressed 
 over the model's own targets with its hwsim cost. A run with --targets compares against the same
 weights packed over its own regex, kept in targets-<tag>/ there (`dense_baseline`): training is
 the expensive part and does not depend on the targets, only the packing does.
+
+The model trains, and is evaluated, on the run's device (ctx.runtime); under torchrun every rank
+runs this stage and only rank 0 writes its files.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import distributed
 from common.atomic import atomic_write_json
 from compress.pipeline import Pipeline
 from compress.schedule import Schedule
@@ -39,6 +43,7 @@ def dense_stage(ctx: Context) -> tuple[Any, dict[str, Any]]:
     import torch
 
     spec, cfg, d = ctx.spec, ctx.cfg, ctx.dense_dir
+    main = distributed.is_main()
     weights = d / "model.pt"
     metrics_path = d / "metrics.json"
     t0 = time.time()
@@ -46,29 +51,33 @@ def dense_stage(ctx: Context) -> tuple[Any, dict[str, Any]]:
         model = spec.build(cfg, ctx.data)
         fix = "delete it: the dense stage then rebuilds it from its checkpoint in train/"
         model.load_state_dict(load_torch(weights, fix))
-        if not (d / "config.json").is_file():  # a record only: written again when deleted
+        model.to(ctx.runtime.device)
+        if main and not (d / "config.json").is_file():  # a record only: written again if deleted
             write_json(d / "config.json", _config_record(ctx))
         log.info("dense model: reused %s (loaded in %.1f s)", d, time.time() - t0)
         return model, read_json(metrics_path)
-    d.mkdir(parents=True, exist_ok=True)
-    write_json(d / "config.json", _config_record(ctx))
-    if status_of(metrics_path) is None:  # missing, or damaged and deleted by the user
-        write_json(metrics_path, {"status": "running", "error": None})
+    if main:
+        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / "config.json", _config_record(ctx))
+        if status_of(metrics_path) is None:  # missing, or damaged and deleted by the user
+            write_json(metrics_path, {"status": "running", "error": None})
     log.info("dense model: training in %s", d)
     torch.manual_seed(ctx.run.seed)
-    model = spec.build(cfg, ctx.data)
+    model = spec.build(cfg, ctx.data).to(ctx.runtime.device)
     train_info = spec.train_dense(
-        model, ctx.data, cfg, d / "train", epochs=spec.dense_epochs(cfg), resume=True
-    )
+        model, ctx.data, cfg, d / "train", epochs=spec.dense_epochs(cfg), resume=True,
+        **ctx.runtime_kwargs(),
+    )  # fmt: skip
     # Training may have scored the final model already (lm: the best checkpoint on valid and
     # test); scoring it again repeats the same numbers at the cost of a full pass over both.
     quality = train_info.get("quality") or spec.evaluate(model, ctx.data, cfg)
     # The dense model packed at alpha = 1 (every nonzero column its own group) over the model's
     # own targets is the baseline the reports and hwsim compare against.
     packed = pack_dense(ctx, model, None)
-    packed.save(d / "packed")
-    write_json(d / "hwsim.json", simulate_packed(packed.to_json(), ctx.run.hw))
-    save_torch(model.state_dict(), weights)
+    if main:
+        packed.save(d / "packed")
+        write_json(d / "hwsim.json", simulate_packed(packed.to_json(), ctx.run.hw))
+        save_torch(model.state_dict(), weights)
     metrics = {
         "status": "finished",
         "error": None,
@@ -77,7 +86,9 @@ def dense_stage(ctx: Context) -> tuple[Any, dict[str, Any]]:
         "wall_time_s": train_info.get("train_time_s", time.time() - t0),
         "train": train_info,
     }
-    write_json(metrics_path, metrics)
+    if main:
+        write_json(metrics_path, metrics)
+    distributed.barrier()  # the dense run's files are complete before any rank goes on
     log.info("dense model: trained in %s (dense stage %.1f s)", d, time.time() - t0)
     return model, metrics
 
@@ -123,6 +134,8 @@ def dense_baseline(ctx: Context, model: Any):
             ", ".join(names),
         )
     packed = pack_dense(ctx, model, targets)
+    if not distributed.is_main():  # the same packing: rank 0 keeps it
+        return packed
     packed.save(stem)
     if targets is None:
         _refresh_dense_records(ctx, packed)

@@ -8,6 +8,10 @@ record every event's figures (nonzeros, density, array columns, packing efficien
 checkpoints, TensorBoard (train/ of the run, under events/, beside the trainer's train/loss,
 train/lr and valid/ scalars) and the run's metrics.json (train.events), each with the validation
 that followed it (lm validates at every slice end).
+
+The family trains on the run's device and precision (Finetune.runtime); under torchrun every rank
+trains (the family's trainer is data-parallel), EventLog.on_step returns whether an event fired
+so that the trainer broadcasts rank 0's masks and groups, and only rank 0 keeps TensorBoard.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import torch
 
+from common import distributed
 from common.distill import Distill
 from common.spec import Finetune
 from compress.pipeline import Pipeline
@@ -117,12 +122,15 @@ def train_under_pipeline(ctx: Context, model, pipe: Pipeline, dense_model) -> di
     distill = None if run.distill is None else Distill(dense_model, *run.distill)
     penalty = l1_penalty(pipe, run.l1) if run.l1 else None
     train_dir = ctx.run_dir / "train"
-    train_dir.mkdir(parents=True, exist_ok=True)
-    writer = RunWriter(train_dir)
+    writer = None
+    if distributed.is_main():
+        train_dir.mkdir(parents=True, exist_ok=True)
+        writer = RunWriter(train_dir)
     events = EventLog(pipe, writer)
     shared = {"state": events, "on_step": events.on_step, "writer": writer,
               "epochs": run.finetune_epochs, "resume": ctx.args.resume,
-              "lr_scale": run.lr_scale, "distill": distill, "penalty": penalty}  # fmt: skip
+              "lr_scale": run.lr_scale, "distill": distill, "penalty": penalty,
+              "runtime": ctx.runtime}  # fmt: skip
     if run.recipe == "posthoc":
         ft = Finetune(max_steps=run.finetune_steps, lr_rewind=run.lr_rewind,
                       lr_decay=run.finetune_schedule, **shared)  # fmt: skip
@@ -131,6 +139,7 @@ def train_under_pipeline(ctx: Context, model, pipe: Pipeline, dense_model) -> di
     try:
         info = spec.finetune(model, ctx.data, ctx.cfg, train_dir, ft)
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
     info["events"] = with_validation(events.records, info.get("valid", []))
     return info

@@ -79,7 +79,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         metavar="T,W",
         help="add W * T^2 * KL(teacher || student) at temperature T to the training loss (the "
         "T^2 factor as Hinton et al.), the teacher being the dense model (frozen, eval mode, "
-        "same batches); T > 0, W >= 0 (default off)",
+        "same batches); T > 0, W >= 0; 'off' for none (default off, or the family's posthoc "
+        "default)",
     )
     p.add_argument(
         "--lr-rewind",
@@ -95,6 +96,27 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         "cosine to the dense run's floor lr_min over the fine-tuning steps (cosine); language "
         "models only (the translator's fine-tune always decays)",
     )
+
+
+# the flags a family may default for posthoc runs (ModelSpec.POSTHOC_DEFAULTS) -> the attribute
+FAMILY_FLAGS = {"distill": "distill", "finetune_schedule": "finetune_schedule",
+                "lr_scale": "lr_scale", "prune_factor": "prune_factor"}  # fmt: skip
+
+
+def apply_family_defaults(spec: Any, args: argparse.Namespace) -> None:
+    """Fill the recipe flags a posthoc run left unset with the model family's measured best
+    (spec.POSTHOC_DEFAULTS); a flag given on the command line always wins. The values land in
+    config.json and, away from the plain defaults, in the run id, as if typed."""
+    if getattr(args, "recipe", "posthoc") != "posthoc":
+        return
+    for key, value in getattr(spec, "POSTHOC_DEFAULTS", {}).items():
+        attr = FAMILY_FLAGS.get(key)
+        if attr is None:
+            raise ValueError(f"POSTHOC_DEFAULTS of --model {args.model}: unknown flag {key!r}")
+        if key == "finetune_schedule" and args.lr_rewind:  # --lr-rewind sets the rate itself
+            continue
+        if getattr(args, attr) is None:
+            setattr(args, attr, value)
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,7 +161,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "prune_factor": pf,
         "n_events": PRUNE_EVENTS[args.recipe] if args.prune_events is None else args.prune_events,
-        "distill": None if args.distill is None else parse_distill(args.distill),
+        "distill": None if args.distill in (None, "off") else parse_distill(args.distill),
         "finetune_schedule": schedule or DEFAULTS["finetune_schedule"],
     }
 
@@ -148,7 +170,7 @@ def check_features(spec: Any, args: argparse.Namespace) -> None:
     """ValueError when a flag asks the model's fine-tune for what it does not implement (the
     spec's FEATURES)."""
     asked = [("--recipe joint", "joint", args.recipe == "joint"),
-             ("--distill", "distill", args.distill is not None),
+             ("--distill", "distill", args.distill not in (None, "off")),
              ("--lr-rewind", "lr_rewind", args.lr_rewind),
              ("--l1", "l1", args.l1 != 0),
              ("--finetune-schedule", "finetune_schedule", args.finetune_schedule is not None)]  # fmt: skip

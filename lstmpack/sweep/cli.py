@@ -24,6 +24,13 @@ line of its stderr as the error, and the sweep goes on. Runner output goes to
 RUNS/M/sweep-logs/<run-id>.{stdout,stderr}.log. At the end `reports` builds the report from
 RUNS/M into RUNS/M/report (or --report-out).
 
+With `--launcher submitit` each point is instead a job through submitit (an optional extra:
+pip install -e '.[cluster]'): a Slurm job array (`--cluster slurm`, with `--partition`,
+`--gpus-per-job`, `--cpus-per-job`, `--mem-gb`, `--time-limit` and `--array-parallelism`), or
+submitit's local executor on this machine (`--cluster local`). Jobs with GPUs run compress.run
+with `--device cuda`, under torchrun when they have more than one. Finished points are skipped,
+half-done ones resumed and failures recorded just the same (lstmpack.sweep.launcher).
+
 Exit code: 0 when every point finished, 1 when some failed, 2 on bad arguments or a report that
 could not be built, 130 when interrupted (running points are stopped; rerun to resume them).
 """
@@ -42,6 +49,11 @@ from lstmpack.registry import model_folder
 from lstmpack.sweep.points import SweepPoint, grid, parse_point, preset_seed
 from lstmpack.sweep.runner import DEFAULT_RUNNER, PointResult, PointRunner, run_sweep
 from lstmpack.sweep.state import point_state
+
+LAUNCHERS = ("subprocess", "submitit")
+# the flags of --launcher submitit, each refused without it
+CLUSTER_FLAGS = ("cluster", "partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_limit",
+                 "array_parallelism")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads is among the arguments after --",
     )
     p.add_argument("--runs-dir", default="runs", help="run records go to RUNS_DIR/<model>/<run-id>")
+    g = p.add_argument_group("cluster (--launcher submitit)")
+    g.add_argument(
+        "--launcher",
+        default="subprocess",
+        choices=LAUNCHERS,
+        help="subprocess: each point a process on this machine (default); submitit: each point "
+        "a job through submitit (pip install -e '.[cluster]')",
+    )
+    g.add_argument("--cluster", default=None, help="slurm (default) or local: submitit's executor")
+    g.add_argument("--partition", default=None, help="the Slurm partition of the jobs")
+    g.add_argument("--gpus-per-job", type=int, default=None, help="GPUs of each job (default 0)")
+    g.add_argument("--cpus-per-job", type=int, default=None, help="CPUs of each job")
+    g.add_argument("--mem-gb", type=float, default=None, help="memory of each job, GB")
+    g.add_argument(
+        "--time-limit", type=int, default=None, help="minutes each job may run (default 1440)"
+    )
+    g.add_argument(
+        "--array-parallelism",
+        type=int,
+        default=None,
+        help="jobs of an array that run at once (default: no limit)",
+    )
     p.add_argument("--runner", help="command run per point instead of `python -m compress.run`")
     p.add_argument("--report-out", help="report folder (default RUNS_DIR/<model>/report)")
     p.add_argument(
@@ -101,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
+        cluster = _cluster(args)
         extra_points = [parse_point(t) for t in args.point]
         only_points = extra_points and not (args.max_paths or args.gamma or args.bits)
         if args.seed is None:
@@ -116,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra,
         )
         if args.dry_run:
-            _dry_run(points, PointRunner(runner, runs_dir, extra, None, args.jobs), args.seed)
+            _dry_run(points, _dry_worker(args, runner, runs_dir, extra, cluster), args.seed)
             return 0
         from tqdm import tqdm
 
@@ -127,9 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif res.status == "finished":
                 tqdm.write(f"finished {res.point.run_id} ({how}{res.seconds:.0f} s)")
 
-        result = run_sweep(
-            points, runs_dir, runner=runner, jobs=args.jobs, extra=extra, on_result=report_point
-        )
+        result = run_sweep(points, runs_dir, runner=runner, jobs=args.jobs, extra=extra,
+                           on_result=report_point, cluster=cluster)  # fmt: skip
     except ValueError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
@@ -148,6 +182,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_report and _report(args, runs_dir) != 0:
         return 2
     return 1 if failed else 0
+
+
+def _cluster(args: argparse.Namespace):
+    """The ClusterConfig of --launcher submitit (None for subprocesses); ValueError naming a
+    cluster flag given without it, a bad value, or the missing extra (the pip command)."""
+    given = [f for f in CLUSTER_FLAGS if getattr(args, f) is not None]
+    if args.launcher != "submitit":
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ValueError(f"{flag} is a flag of --launcher submitit; add --launcher submitit")
+        return None
+    from lstmpack.sweep.launcher import DEFAULT_TIME_MIN, ClusterConfig, load_submitit
+
+    if args.jobs != 1:
+        raise ValueError(
+            "--jobs is the subprocess launcher's; with --launcher submitit, --array-parallelism "
+            "says how many jobs run at once"
+        )
+
+    cluster = ClusterConfig(
+        cluster=args.cluster or "slurm",
+        partition=args.partition,
+        gpus_per_job=args.gpus_per_job or 0,
+        cpus_per_job=args.cpus_per_job,
+        mem_gb=args.mem_gb,
+        time_min=DEFAULT_TIME_MIN if args.time_limit is None else args.time_limit,
+        array_parallelism=args.array_parallelism or 0,
+    )
+    load_submitit()  # the missing extra fails here, before any point is looked at
+    return cluster
+
+
+def _dry_worker(args, runner, runs_dir, extra, cluster) -> PointRunner:
+    """The PointRunner whose commands the sweep would run: the jobs' own under submitit."""
+    if cluster is None:
+        return PointRunner(runner, runs_dir, extra, None, args.jobs)
+    from lstmpack.sweep.launcher import job_extra, job_runner
+
+    params = " ".join(f"{k}={v}" for k, v in cluster.parameters("compress.sweep").items())
+    print(f"submitit {cluster.cluster} jobs: {params}")
+    return PointRunner(job_runner(cluster, runner), runs_dir, job_extra(cluster, extra), None, 1)
 
 
 def _dry_run(points: Sequence[SweepPoint], worker: PointRunner, seeds: Sequence[int]) -> None:

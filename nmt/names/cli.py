@@ -3,7 +3,9 @@
     python -m nmt.names --preset cpu --split stratified --cell gate
 
 `run` loads the data, trains (resuming if runs/names/<run-id>/ holds a checkpoint), evaluates
-and writes config.json and metrics.json there.
+and writes config.json and metrics.json there. `--device auto|cpu|cuda|cuda:N` and `--precision
+fp32|bf16|fp16` say where and how it trains (one process: the classifier has no data-parallel
+mode, and refuses torchrun).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from pathlib import Path
 
 import torch
 
+from common import distributed
 from common.atomic import atomic_write_json
 from common.checkfiles import check_torch_file
 from common.cliargs import OneLineParser
+from common.device import DEVICES_HELP, PRECISION_HELP, PRECISIONS, check_precision, resolve_device
 from nmt.names.config import CELLS, PRESETS, READOUTS, SPLITS, NamesConfig, preset_config
 from nmt.names.data import _names_folder, load_names, majority_baseline
 from nmt.names.model import build_model, count_params
@@ -42,6 +46,7 @@ def run(
     *,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    precision: str = "fp32",
 ) -> tuple[dict, Path]:
     """Load the data, train (resuming if runs/names/<run-id>/ holds a checkpoint), evaluate,
     and write config.json and metrics.json there. Returns (metrics, run directory)."""
@@ -51,7 +56,8 @@ def run(
     data = load_names(data_dir, config.split, config.split_seed)
     train_data, test_data, classes = data
     model = build_model(config, len(classes))
-    info = train(model, data, config, run_dir=run_dir, device=device, progress=progress)
+    info = train(model, data, config, run_dir=run_dir, device=device, progress=progress,
+                 precision=precision)  # fmt: skip
     test_eval = evaluate(model, test_data, config.eval_batch_size, device)
     train_eval = evaluate(model, train_data, config.eval_batch_size, device)
     metrics = {
@@ -76,6 +82,8 @@ def run(
         "n_test": len(test_data),
         "classes": list(classes),
         "torch_threads": torch.get_num_threads(),
+        "device": str(torch.device(device)),
+        "precision": precision,
     }
     _write_record(run_dir / "metrics.json", metrics)
     with open(run_dir / "log.txt", "a", encoding="utf-8") as fh:
@@ -111,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads, >= 1 (default: all)")
     p.add_argument("--no-clamp", action="store_true", help="gate cell: pre-2.0 unclamped c")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--device", default="cpu", help=f"{DEVICES_HELP}; default cpu")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     return p
 
 
@@ -165,10 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_clamp:
         overrides["clamp"] = False
     try:
+        if distributed.launched().parallel:
+            raise ValueError(
+                "the surname classifier trains in one process; run it without torchrun"
+            )
+        device = resolve_device(args.device)
+        check_precision(args.precision, device)
         config = _config(args, overrides)
         folder = _check(config, args)
         logging.getLogger("nmt.names").info("data: %s", folder)
-        metrics, run_dir = run(config, args.data_dir, args.runs_dir, progress=not args.no_progress)
+        metrics, run_dir = run(config, args.data_dir, args.runs_dir, device=device,
+                               progress=not args.no_progress, precision=args.precision)  # fmt: skip
     except ValueError as err:  # includes DatasetError and DamagedFileError: a one-line message
         print(f"nmt.names: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@ Targets are the cells' `linear_ih` / `linear_hh` matrices. Their inputs are bina
 hardware can accumulate instead of multiply: the one-hot letters (rate 1/58) into every first-layer
 `linear_ih`, and the gate-spiking cell's binary h into `linear_hh` (its measured spike rate).
 The names trainer counts optimizer steps, not epochs: dense training runs the preset's `steps`,
-fine-tuning runs `epochs` passes over the training names.
+fine-tuning runs `epochs` passes over the training names. It trains where the run says (Runtime:
+device, precision) in one process; evaluation and calibration run where the model is.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.device import CPU, Runtime, module_device
 from common.spec import Finetune, ModelSpec
 from nmt.names.config import NamesConfig, preset_config
 from nmt.names.data import LETTERS, load_names
@@ -33,6 +35,7 @@ DEFAULT_TARGETS = r"^lstm\.cells(_reverse)?\.\d+\.linear_(ih|hh)$"
 @dataclass(frozen=True)
 class NamesSpec(ModelSpec):
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 2, "paper": 2}
+    FEATURES: ClassVar[frozenset[str]] = frozenset({"device", "precision"})
 
     def config(self, preset: str) -> NamesConfig:
         return preset_config(preset)
@@ -66,11 +69,13 @@ class NamesSpec(ModelSpec):
         *,
         epochs: int,
         resume: bool,
+        runtime: Runtime = CPU,
     ) -> dict[str, Any]:
         # `epochs` is cfg.steps (dense_epochs) and the trainer always resumes from the
         # checkpoint in train_dir: the preset as it is decides both
         train_dir.mkdir(parents=True, exist_ok=True)
-        return train(model, data, cfg, run_dir=train_dir, progress=True)
+        return train(model, data, cfg, run_dir=train_dir, progress=True, device=runtime.device,
+                     precision=runtime.precision)  # fmt: skip
 
     def finetune(
         self, model: nn.Module, data, cfg: NamesConfig, train_dir: Path, ft: Finetune
@@ -90,10 +95,12 @@ class NamesSpec(ModelSpec):
             callback=None if on_step is None else (lambda step, _m, _loss: on_step(step - 1)),
             run_dir=train_dir,
             progress=True,
+            device=ft.runtime.device,
+            precision=ft.runtime.precision,
         )
 
     def evaluate(self, model: nn.Module, data, cfg: NamesConfig) -> dict[str, Any]:
-        ev = evaluate_classifier(model, data[1], cfg.eval_batch_size)
+        ev = evaluate_classifier(model, data[1], cfg.eval_batch_size, module_device(model))
         # The tutorial task has no validation split: only the test split is scored.
         return {
             "valid": None,
@@ -106,7 +113,7 @@ class NamesSpec(ModelSpec):
     def spike_rates(self, model: nn.Module, data, cfg: NamesConfig) -> dict[str, float]:
         rates: dict[str, float] = {"lstm.cells.0.linear_ih": 1.0 / len(LETTERS)}
         if cfg.cell == "gate":
-            ev = evaluate_classifier(model, data[1], cfg.eval_batch_size)
+            ev = evaluate_classifier(model, data[1], cfg.eval_batch_size, module_device(model))
             for i, r in enumerate(ev["layer_spike_rates"] or []):
                 rates[f"lstm.cells.{i}.linear_hh"] = float(r)
                 if i + 1 < cfg.num_layers:
@@ -121,7 +128,7 @@ class NamesSpec(ModelSpec):
         @torch.no_grad()
         def run_batch(idx: np.ndarray) -> None:
             model.eval()
-            x, lengths, _ = train_set.batch(idx)
+            x, lengths, _ = train_set.batch(idx, module_device(model))
             model(x, lengths)
 
         return run_batch, batches

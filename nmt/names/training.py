@@ -4,6 +4,11 @@ The tutorial trains one name at a time (1M steps, softmax + MSE loss, Adam 1e-4,
 uniformly); the `cpu` preset trains on length-bucketed mini-batches with cross-entropy instead,
 the `paper` preset keeps the tutorial's recipe. `train` counts optimizer steps, not epochs, and
 calls back after every step (a compression pipeline's mask update hooks in there).
+
+`device` and `precision` say where and how it trains (bf16 / fp16 under autocast, fp16 with loss
+scaling; evaluation in fp32); checkpoints hold the CPU's and, on a GPU, the CUDA random state,
+and resume on another device. The classifier trains in one process (no data parallelism: its
+batches are small).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.atomic import atomic_write
+from common.device import Amp, check_resumed_precision, restore_rng, rng_state
 from nmt.names.config import NamesConfig
 from nmt.names.data import NamesData, batch_stream
 from nmt.names.model import NamesClassifier
@@ -112,6 +118,7 @@ def train(
     run_dir: str | os.PathLike | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    precision: str = "fp32",
 ) -> dict:
     """Train `model` for config.steps optimizer steps on data[0] with Adam.
 
@@ -125,19 +132,23 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     model.to(device)
+    amp = Amp(precision, device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, elapsed = 0, 0.0
     ckpt_path = Path(run_dir) / "checkpoint.pt" if run_dir is not None else None
     if ckpt_path is not None and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        # on the CPU: RNG states are CPU tensors; the optimizer's state follows its parameters
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt.get("config") != config.to_dict():
             raise ValueError(
                 f"{ckpt_path} was written by a different configuration; remove it or use "
                 "another run directory"
             )
+        check_resumed_precision(ckpt.get("precision"), precision, str(ckpt_path))
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        amp.load_state_dict(ckpt)
+        restore_rng(ckpt, device, seed=config.seed + 1 + int(ckpt["step"]))
         start, elapsed = int(ckpt["step"]), float(ckpt["train_time_s"])
         log.info("resuming %s at step %d", run_dir, start)
     else:
@@ -160,7 +171,9 @@ def train(
             "config": config.to_dict(),
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            **rng_state(device),
+            "precision": precision,
+            **amp.state_dict(),
             "step": step,
             "train_time_s": spent,
         }
@@ -177,11 +190,13 @@ def train(
         for group in opt.param_groups:
             group["lr"] = _lr_at(config, step - 1)
         opt.zero_grad(set_to_none=True)
-        loss = _loss(model(x, lengths), labels, config.loss)
-        loss.backward()
+        with amp.autocast():
+            loss = _loss(model(x, lengths), labels, config.loss)
+        amp.backward(loss)
         if config.grad_clip > 0:
+            amp.unscale(opt)
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
+        amp.step(opt)
         loss_value = float(loss.detach())
         if callback is not None:
             callback(step, model, loss_value)

@@ -112,6 +112,7 @@ SETTINGS = [
     ["--prune-factor", "0.5"], ["--l1", "1e-4"], ["--no-regrow"], ["--distill", "2,0.5"],
     ["--lr-rewind"], ["--finetune-schedule", "cosine"], ["--balance", "gate"],
     ["--keep", "magnitude"], ["--no-reconstruct"], ["--small-dense", "100"],
+    ["--precision", "bf16"],
 ]  # fmt: skip
 # flags that change no number of a run (where things are, how it runs; --model and --preset are
 # folders and id parts of their own), and --reconstruct, the posthoc default (--no-reconstruct
@@ -172,7 +173,10 @@ FLAG_FAULTS = [
     (["--section-size", "0"], "--section-size must be >= 1; got 0"),
     (["--prune-schedule", "weekly"], "--prune-schedule must be one of cubic, linear, one-shot"),
     (["--finetune-steps", "-1"], "--finetune-steps must be >= 0"),
-    (["--device", "cuda"], "--device: compress.run runs on the CPU only; got 'cuda'"),
+    (["--device", "tpu"], "--device must be one of auto | cpu | cuda | cuda:N; got 'tpu'"),
+    (["--device", "cuda:99"], "--device cuda:99: "),  # no CUDA here, or not 100 GPUs
+    (["--precision", "half"], "--precision must be one of fp32, bf16, fp16; got 'half'"),
+    (["--precision", "fp16"], "--precision fp16 needs a CUDA device"),
     (["--small-dense", "0"], "--small-dense takes a number of array columns >= 1"),
     (["--array", "0x4"], "--array must look like RxC"),
     (["--distill", "2"], "--distill must be T,W"),

@@ -154,3 +154,29 @@ def test_recipe_settings_stay_out_of_config_json_at_their_defaults_and_round_tri
     assert d["recipe"] == "joint" and d["distill"] == [3.0, 0.25] and d["regrow"] is False
     assert d["prune"]["n_events"] == 10 and d["combine"]["prune_factor"] == 0.8
     assert C.RunConfig.from_dict(d) == joint
+
+
+class _Family:
+    POSTHOC_DEFAULTS = {"distill": "2,1", "finetune_schedule": "cosine", "lr_scale": 8.0,
+                        "prune_factor": 0.8}  # fmt: skip
+
+
+def _family_run(*flags: str) -> C.RunConfig:
+    from lstmpack.run import recipe
+
+    args = C.build_parser().parse_args(["--model", "m", *flags])
+    recipe.apply_family_defaults(_Family(), args)
+    return C.run_config_from_args(args, 1)
+
+
+def test_a_familys_posthoc_defaults_fill_only_the_flags_left_unset():
+    run = _family_run()
+    assert run.distill == (2.0, 1.0) and run.finetune_schedule == "cosine"
+    assert run.lr_scale == 8.0 and run.combine.prune_factor == 0.8
+    assert run.run_id() == "a3-g1.75-w8a8-ptq-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-cpu-s0"
+    given = _family_run("--distill", "off", "--finetune-schedule", "constant", "--lr-scale", "1",
+                        "--prune-factor", "1")  # fmt: skip
+    assert given == _run()  # every default overridden: the plain run, with the plain id
+    assert _family_run("--lr-rewind").finetune_schedule == "constant"  # rewinding sets the rate
+    joint = _family_run("--recipe", "joint")  # the defaults are posthoc's only
+    assert joint.distill is None and joint.lr_scale == 1.0 and joint.combine.prune_factor == 0.8

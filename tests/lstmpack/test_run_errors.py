@@ -29,6 +29,10 @@ class FakeSpec:
     dataset = "ptb_char"
     metric = "bpc"
     higher_is_better = False
+    FEATURES = frozenset()
+
+    def datasets_for(self, cfg):
+        return (self.dataset,)
 
     def config(self, preset):
         return Cfg(preset)
