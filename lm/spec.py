@@ -65,10 +65,35 @@ class LMSpec(ModelSpec):
     FINETUNE_EPOCHS: ClassVar[dict[str, int]] = {"smoke": 1, "cpu": 1, "paper": 50}
     # ... and at most this many optimizer steps (0: the whole epochs); see BENCHMARKS.md for the cost
     FINETUNE_STEPS: ClassVar[dict[str, int]] = {"smoke": 0, "cpu": 300, "paper": 0}
+    # ... except where a model's cpu fine-tune was measured longer: (epochs, steps) of the
+    # posthoc recipe below (BENCHMARKS.md, "Column combining that keeps accuracy"); a ptbw step
+    # costs about 1.5 ptbc steps, so it keeps half as many
+    MODEL_FINETUNE: ClassVar[dict[tuple[str, str], tuple[int, int]]] = {
+        ("ptbc", "cpu"): (8, 2400),
+        ("enwik8", "cpu"): (8, 2400),
+        ("ptbw", "cpu"): (4, 1200),
+    }
+    # the best posthoc recipe measured on ptbc cpu at alpha 3 (BENCHMARKS.md): a cosine from 8x
+    # the constant fine-tune rate (0.8 of the dense peak) down to the dense floor, combining's
+    # pre-prune at 0.8 (1 - 1/alpha), distillation from the dense model at T 2, W 1
+    POSTHOC_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "finetune_schedule": "cosine",
+        "lr_scale": 8.0,
+        "prune_factor": 0.8,
+        "distill": "2,1",
+    }
     FEATURES: ClassVar[frozenset[str]] = frozenset(
         {"distill", "lr_rewind", "joint", "l1", "finetune_schedule", "device", "precision",
          "distributed"}
     )  # fmt: skip
+
+    def finetune_epochs(self, cfg: LMConfig) -> int:
+        own = self.MODEL_FINETUNE.get((self.name, cfg.preset))
+        return own[0] if own else super().finetune_epochs(cfg)
+
+    def finetune_steps(self, cfg: LMConfig) -> int:
+        own = self.MODEL_FINETUNE.get((self.name, cfg.preset))
+        return own[1] if own else super().finetune_steps(cfg)
 
     # -- configs ---------------------------------------------------------------------------------
     def config(self, preset: str) -> LMConfig:

@@ -42,7 +42,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
         "data": data,
         "runs": runs,
         "targets_run": next(p for n, p in by.items() if "-t" in n and n != DENSE),
-        "default_run": by["a3-g1.75-w8a8-ptq-ft1-balrow-act-rec-smoke-s1111"],
+        "default_run": by["a3-g1.75-w8a8-ptq-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-smoke-s1111"],
     }
 
 
@@ -85,7 +85,7 @@ def test_a_dense_run_packed_with_another_runs_targets_is_packed_again(trained, r
     for ext in (".json", ".npz"):
         shutil.copy(sub / f"packed{ext}", dense / f"packed{ext}")
     assert R.main(_argv(trained["data"], runs, *OTHER)) == 0
-    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-balrow-act-rec-smoke-s1111"
+    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-smoke-s1111"
     assert "| dense | 17,408 | 160 |" in _dense_row(run_dir)
     assert json.loads((dense / "metrics.json").read_text())["nonzero_weights"] == 17408
 
@@ -93,7 +93,11 @@ def test_a_dense_run_packed_with_another_runs_targets_is_packed_again(trained, r
 def test_runs_on_other_arrays_dataflows_or_targets_get_their_own_ids_and_dense_costs(trained, runs):
     data = trained["data"]
     assert R.main(_argv(data, runs, "--array", "16x16", "--dataflow", "os")) == 0
-    run_dir = runs / "ptbc" / "a3-g1.75-w8a8-ptq-ft1-balrow-act-rec-arr16x16-os-smoke-s1111"
+    run_dir = (
+        runs
+        / "ptbc"
+        / "a3-g1.75-w8a8-ptq-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-arr16x16-os-smoke-s1111"
+    )
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["dense"]["hw"] == {"rows": 16, "cols": 16, "dataflow": "os"}
     default = json.loads((trained["default_run"] / "metrics.json").read_text())
@@ -210,7 +214,7 @@ def test_a_run_folder_flag_naming_a_file_is_one_line(tmp_path, one_line_error, f
 def test_a_start_that_failed_before_training_does_not_block_the_corrected_command(
     trained, runs, caplog
 ):
-    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-balrow-act-rec-smoke-s1111"
+    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-smoke-s1111"
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"run": {"combine": {"gamma": "inf"}}}))
     (run_dir / "metrics.json").write_text(json.dumps({"status": "failed", "error": "bad"}))
@@ -222,7 +226,7 @@ def test_a_start_that_failed_before_training_does_not_block_the_corrected_comman
 
 
 def test_a_failed_run_with_training_state_still_needs_resume(trained, runs, one_line_error):
-    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-balrow-act-rec-smoke-s1111"
+    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-smoke-s1111"
     (run_dir / "train").mkdir(parents=True)
     (run_dir / "metrics.json").write_text(json.dumps({"status": "failed", "error": "bad"}))
     _fails(one_line_error, _argv(trained["data"], runs, *OTHER), runs, "pass --resume")
@@ -274,7 +278,7 @@ def test_deleting_the_damaged_file_as_told_lets_the_run_finish(
     for f in deleted.split(" and "):
         (path.parent / f).unlink()
     assert R.main(argv) == 0
-    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-balrow-act-rec-smoke-s1111"
+    run_dir = runs / "ptbc" / "a2-g1.75-fp-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-smoke-s1111"
     assert "| dense | 17,408 | 160 |" in _dense_row(run_dir)
 
 

@@ -95,7 +95,10 @@ def test_the_dense_model_is_reused_not_retrained(smoke_run, capsys):
     )
     assert ckpt.stat().st_mtime_ns == stamp
     out = capsys.readouterr().out
-    assert "| dense |" in out and "a2-g1.75-fp-ft1-balrow-act-rec-smoke-s1111" in out
+    assert (
+        "| dense |" in out
+        and "a2-g1.75-fp-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-smoke-s1111" in out
+    )
 
 
 def test_a_resumed_finished_run_prints_its_table_without_work(smoke_run, capsys):
@@ -173,7 +176,9 @@ def test_finetune_steps_caps_the_fine_tuning_and_every_event_still_fires(smoke_r
     argv = _argv(smoke_run["data"], smoke_run["runs"], "--max-paths", "4", "--finetune-steps", "3")
     assert R.main([*argv, "--prune-schedule", "cubic"]) == 0
     run_dir = (
-        smoke_run["runs"] / "ptbc" / "a4-g1.75-w8a8-ptq-ft1x3-balrow-act-rec-cubic-smoke-s1111"
+        smoke_run["runs"]
+        / "ptbc"
+        / "a4-g1.75-w8a8-ptq-ft1x3-pf0.8-kd2x1-cos-balrow-act-rec-cubic-lr8-smoke-s1111"
     )
     m = _read(run_dir / "metrics.json")
     assert m["train"]["steps"] == 3

@@ -14,7 +14,9 @@ from lstmpack.run import cli as R
 from reports.records import load_runs, runs_frame
 from tests.lstmpack.test_run_e2e import _argv, _read, make_ptb_char
 
-SMOKE_COMPRESSED = "a3-g1.75-w8a8-ptq-ft1-balrow-act-rec-smoke-s1111"  # the default flags
+SMOKE_COMPRESSED = (
+    "a3-g1.75-w8a8-ptq-ft1-pf0.8-kd2x1-cos-balrow-act-rec-lr8-smoke-s1111"  # the default flags
+)
 
 
 @pytest.mark.parametrize(
