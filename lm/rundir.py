@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from common import distributed
-from common.atomic import atomic_write, atomic_write_json
+from common.atomic import atomic_write, atomic_write_json, remove_stale_temps
 from common.device import check_resumed_precision
 from lm.config import LMConfig
 from lm.data import Corpus, load_corpus
@@ -119,6 +119,7 @@ def train_run(
     if config is None:
         raise ValueError("a config is needed unless resuming")
     if main:
+        remove_stale_temps(run_dir)  # what a write cut off by a kill left; rank 0 alone writes
         atomic_write_json(run_dir / "config.json", config.to_dict(), sort_keys=True)
     if corpus is None:
         corpus = load_corpus(

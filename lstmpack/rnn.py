@@ -47,6 +47,19 @@ def _drop_biases(layer: nn.Module) -> None:
         layer.register_buffer(name, zeros, persistent=False)
 
 
+def kernel_weights(
+    device: torch.device, w_ih: torch.Tensor, w_hh: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """W_ih and W_hh as the fused kernel on `device` takes them. They are column slices of one
+    [W_ih | W_hh] matrix: cuDNN copies weights that are not in one flat buffer into its own
+    through a flat (numel, 1) view of each, which a column slice cannot give, so on CUDA it gets
+    whole copies (small next to the recurrence), as lm.lstm.MaskableLSTM hands it. Elsewhere the
+    slices themselves: the CPU kernel reads strided weights, and its results stay bit-identical."""
+    if device.type != "cuda":
+        return w_ih, w_hh
+    return w_ih.contiguous(), w_hh.contiguous()
+
+
 def _watched(module: nn.Module) -> bool:
     """Whether a hook is registered on `module` (a calibration hook, an activation quantizer)."""
     return bool(module._forward_hooks or module._forward_pre_hooks)
@@ -101,6 +114,7 @@ class ProjectedLSTM(MaskableLSTM):
         recurrent_act = getattr(self, "recurrent_act", None)
         if recurrent_act is not None or _watched(self.proj):
             return self._step_loop(x, hidden, w_ih, w_hh, recurrent_act)
+        w_ih, w_hh = kernel_weights(x.device, w_ih, w_hh)
         # the kernel takes W_hr as a fifth weight and tells projections by h's width
         out, h, c = torch._VF.lstm(
             x,
@@ -184,6 +198,7 @@ class MaskableGRU(nn.Module):
         recurrent_act = getattr(self, "recurrent_act", None)
         if recurrent_act is not None:
             return self._step_loop(x, hidden, w_ih, w_hh, recurrent_act)
+        w_ih, w_hh = kernel_weights(x.device, w_ih, w_hh)
         out, h = torch._VF.gru(
             x,
             hidden,

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from common import distributed
-from common.atomic import atomic_write, atomic_write_json
+from common.atomic import atomic_write, atomic_write_json, remove_stale_temps
 from common.device import Amp, check_resumed_precision, restore_rng, rng_state
 from common.distill import Distill, distillation_loss
 from nmt.data import NMTData, batch_tensors, epoch_batches, steps_per_epoch_of
@@ -224,6 +224,7 @@ def train(
     main = world.main
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(run_dir)  # what a write cut off by a kill left; rank 0 alone writes
     if config.threads:
         torch.set_num_threads(config.threads)
     handler = _file_logger(run_dir)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from common.atomic import atomic_write, atomic_write_json
+from common.checkfiles import DamagedFileError
 from common.packed.arrays import validate_layer
 from common.packed.schema import (
     FORMAT,
@@ -143,7 +144,7 @@ class PackedLayer(PackingFigures):
     def load(cls, stem: str | os.PathLike[str], name: str | None = None) -> PackedLayer:
         """The layer `name` of a packed model (the only layer when name is None). The name is
         checked against the JSON before any array is read."""
-        _, figures = read_figures(_paths(stem)[0], allow_empty=True)
+        _, figures = _read_json(_paths(stem)[0], repack_fix(stem))
         names = [fig.name for fig in figures]
         if name is None:
             if len(names) != 1:
@@ -157,6 +158,42 @@ class PackedLayer(PackingFigures):
 def _paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
     stem = Path(stem)
     return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
+
+
+def repack_fix(stem: str | os.PathLike[str]) -> str:
+    """What to do about a damaged packed pair: the run that wrote it packs it again when both
+    halves are gone (one half alone would not match the other)."""
+    name = Path(stem).name
+    return f"delete {name}.json and {name}.npz there to pack again"
+
+
+def _damaged(exc: Exception, fix: str) -> DamagedFileError:
+    # the first line only: the CLIs print one line, and the message already names the file
+    what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DamagedFileError(f"{what}; {fix}")
+
+
+def _read_json(json_path: Path, fix: str) -> tuple[dict, list[LayerFigures]]:
+    """read_figures of a packed JSON; a file that is there but cannot be read or checked is
+    damaged (`fix` appended), a missing one stays the plain "does not exist" ValueError."""
+    try:
+        return read_figures(json_path, allow_empty=True)
+    except ValueError as exc:
+        if not json_path.is_file():
+            raise
+        raise _damaged(exc, fix) from None
+
+
+def _read_arrays(npz_path: Path, fix: str) -> dict[str, np.ndarray]:
+    """Every array of a packed .npz; DamagedFileError naming it when it cannot be read."""
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except OSError as exc:  # not BadZipFile: that one is no OSError
+        what = f"cannot be read ({exc.strerror or exc})"
+    except Exception:  # BadZipFile, EOFError, zlib.error, a pickle refused: all say the same
+        what = "not a complete .npz archive (truncated or overwritten)"
+    raise DamagedFileError(f"{npz_path}: {what}; {fix}")
 
 
 @dataclass
@@ -197,26 +234,30 @@ class PackedModel:
 
     @classmethod
     def load(cls, stem: str | os.PathLike[str]) -> PackedModel:
-        """Read and validate `<stem>.json` + `<stem>.npz`; ValueError names file and field."""
+        """Read and validate `<stem>.json` + `<stem>.npz`. ValueError "does not exist" when the
+        JSON is missing; otherwise a file that cannot be read or breaks the format is a
+        DamagedFileError (a ValueError) naming file and field and saying to delete both."""
         json_path, npz_path = _paths(stem)
-        meta, figures = read_figures(json_path, allow_empty=True)
+        fix = repack_fix(stem)
+        meta, figures = _read_json(json_path, fix)
         if not npz_path.is_file():
-            raise ValueError(f"{npz_path}: missing (the packed JSON is there without its arrays)")
+            raise DamagedFileError(
+                f"{npz_path}: missing (the packed JSON is there without its arrays); {fix}"
+            )
+        stored = _read_arrays(npz_path, fix)
         try:
-            with np.load(npz_path, allow_pickle=False) as npz:
-                stored = {key: npz[key] for key in npz.files}
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{npz_path}: cannot read packed arrays ({exc})") from exc
-        layers = [
-            _layer_from(
-                entry,
-                fig,
-                Fields(entry, layer_where(str(json_path), i, fig.name)),
-                stored,
-                npz_path,
-            )  # fmt: skip
-            for i, (entry, fig) in enumerate(zip(meta["layers"], figures))
-        ]
+            layers = [
+                _layer_from(
+                    entry,
+                    fig,
+                    Fields(entry, layer_where(str(json_path), i, fig.name)),
+                    stored,
+                    npz_path,
+                )  # fmt: skip
+                for i, (entry, fig) in enumerate(zip(meta["layers"], figures))
+            ]
+        except ValueError as exc:  # arrays that do not match their figures
+            raise _damaged(exc, fix) from None
         extra = {
             k: v for k, v in meta.items() if k not in ("format", "model", "workload", "layers")
         }

@@ -21,7 +21,7 @@ import os
 import sys
 
 from common import distributed
-from common.atomic import atomic_write_text
+from common.atomic import atomic_write_text, remove_stale_temps
 from common.checkfiles import DamagedFileError
 from common.datasets import DatasetError
 from common.runtime import configure_cpu
@@ -46,6 +46,10 @@ log = logging.getLogger("compress.run")
 # Anything else is a fault of the code and keeps its traceback.
 USER_ERRORS = (DamagedFileError, DatasetError, ValueError)
 
+# Other runs of a sweep may be writing into the dense run's folder while this one starts (the
+# baseline packed over their targets): only a temp file untouched this long is a dead write's.
+SHARED_TEMP_AGE_S = 600.0
+
 
 def run(ctx: Context) -> int:
     """The stages after the checks: dense, then compressed (or, with --small-dense, the small
@@ -65,6 +69,10 @@ def run(ctx: Context) -> int:
     # config.json goes first, so a run killed at any later point can be resumed by its settings
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        # a run killed inside an atomic write leaves its temp file behind: this process is the
+        # run directory's one writer now, and the dense folder's with the margin above
+        remove_stale_temps(run_dir)
+        remove_stale_temps(ctx.dense_dir, min_age_s=SHARED_TEMP_AGE_S)
         record = (
             small_dense.config_record(ctx)
             if run.small_dense

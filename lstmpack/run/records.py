@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -78,22 +77,20 @@ def baseline_stem(dense_dir: Path, targets: str | None) -> Path:
     return dense_dir / f"targets-{targets_tag(targets)}" / "packed"
 
 
-def load_packed(stem: Path, fix: str | None = None):
-    """PackedModel.load(stem); DamagedFileError naming the file when it cannot be read back."""
-    from common.packed import PackedModel
+def load_packed(stem: Path):
+    """PackedModel.load(stem). A damaged pair is common.packed's own DamagedFileError, naming the
+    file and saying to delete both; anything else the files make it raise is one line too."""
+    from common.packed.model import PackedModel, repack_fix
 
-    fix = fix or f"delete {stem.name}.json and {stem.name}.npz there: they are packed again"
     try:
         return PackedModel.load(stem)
-    except (zipfile.BadZipFile, EOFError):  # np.load's word for a cut or overwritten archive
-        raise DamagedFileError(
-            f"{stem}.npz: not a complete .npz archive (truncated or overwritten); {fix}"
-        ) from None
-    except Exception as e:  # a JSON or consistency error: one line names the file
+    except DamagedFileError:
+        raise
+    except Exception as e:  # a check common.packed does not own: still the file's fault
         what = str(e).splitlines()[0] if str(e) else type(e).__name__
         if str(stem) not in what:
             what = f"{stem}.json/.npz: {what}"
-        raise DamagedFileError(f"{what}; {fix}") from None
+        raise DamagedFileError(f"{what}; {repack_fix(stem)}") from None
 
 
 def check_checkpoints(folder: Path, fix: str) -> None:
@@ -222,12 +219,15 @@ def packed_summary(packed) -> dict[str, Any]:
 
 
 def empty_rows(layer) -> list[int]:
-    """Rows of a packed layer with no nonzero weight, per row block: an LSTM's gates i, f, g, o
-    (a gate row with no weight left is a constant), else the whole matrix as one block."""
+    """Rows of a packed layer with no nonzero weight, per row block: a recurrent kind's gate
+    blocks (an LSTM's i, f, g, o, a GRU's r, z, n: a gate row with no weight left is a
+    constant), else the whole matrix as one block."""
     import numpy as np
 
+    from common.packed import GATES
+
     empty = ~(np.asarray(layer.control) >= 0).any(axis=1)
-    return [int(b.sum()) for b in np.split(empty, 4 if layer.kind == "lstm" else 1)]
+    return [int(b.sum()) for b in np.split(empty, GATES.get(layer.kind, 1))]
 
 
 def simulate_packed(packed_json: dict, hw: HwConfig, spike_rates=None) -> dict[str, Any]:

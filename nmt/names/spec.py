@@ -80,8 +80,9 @@ class NamesSpec(ModelSpec):
     def finetune(
         self, model: nn.Module, data, cfg: NamesConfig, train_dir: Path, ft: Finetune
     ) -> dict[str, Any]:
-        # The names trainer keeps no pipeline state in its checkpoint (ft.state is not saved) and
-        # resumes from train_dir's checkpoint whenever there is one, whatever ft.resume says.
+        # The pipeline's state (ft.state: its event count and records) rides in the trainer's
+        # checkpoints; the trainer resumes from train_dir's checkpoint whenever there is one,
+        # whatever ft.resume says (a fresh run's train folder holds none: compress.run checks).
         train_dir.mkdir(parents=True, exist_ok=True)
         steps = ft.epochs * self.steps_per_epoch(cfg, data)
         tuned = cfg.replace(
@@ -97,6 +98,7 @@ class NamesSpec(ModelSpec):
             progress=True,
             device=ft.runtime.device,
             precision=ft.runtime.precision,
+            extra_state=ft.state,
         )
 
     def evaluate(self, model: nn.Module, data, cfg: NamesConfig) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,13 +120,16 @@ def train(
     device: torch.device | str = "cpu",
     progress: bool = False,
     precision: str = "fp32",
+    extra_state: Any = None,
 ) -> dict:
     """Train `model` for config.steps optimizer steps on data[0] with Adam.
 
     `callback(step, model, loss)` runs after every optimizer step (step counts from 1), e.g.
     a compression pipeline's mask update. With `run_dir`, a checkpoint (model, optimizer,
     step, RNG) is written atomically every config.checkpoint_every steps and at the end, a
-    run resumes from it, and scalars go to TensorBoard there. Returns
+    run resumes from it, and scalars go to TensorBoard there. `extra_state` (anything with
+    state_dict / load_state_dict: a compression pipeline's event count and records) is saved in
+    every checkpoint and restored from it, so a resumed fine-tune fires no event twice. Returns
     {"train_time_s", "steps", "final_loss", "resumed_from"}.
     """
     train_data, test_data, _ = data
@@ -149,6 +153,9 @@ def train(
         opt.load_state_dict(ckpt["optimizer"])
         amp.load_state_dict(ckpt)
         restore_rng(ckpt, device, seed=config.seed + 1 + int(ckpt["step"]))
+        # checkpoints written before the pipeline state was kept have no "extra": nothing to load
+        if extra_state is not None and ckpt.get("extra") is not None:
+            extra_state.load_state_dict(ckpt["extra"])
         start, elapsed = int(ckpt["step"]), float(ckpt["train_time_s"])
         log.info("resuming %s at step %d", run_dir, start)
     else:
@@ -176,6 +183,7 @@ def train(
             **amp.state_dict(),
             "step": step,
             "train_time_s": spent,
+            "extra": None if extra_state is None else extra_state.state_dict(),
         }
         _save_checkpoint(state, ckpt_path)
 

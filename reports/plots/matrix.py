@@ -15,29 +15,32 @@ from reports.plots.style import new_figure
 
 
 def read_packed_layer(run_dir: str | os.PathLike, layer: str | None = None) -> PackedLayer:
-    """One layer of a run's packed.json + packed.npz (the first LSTM layer when `layer` is None),
-    read and checked by `common.packed`."""
+    """One layer of a run's packed.json + packed.npz (the first LSTM or GRU layer when `layer`
+    is None), read and checked by `common.packed`."""
     stem = Path(run_dir) / "packed"
     if layer is None:
         _, figures = read_figures(stem.with_name("packed.json"))
-        lstm = [fig for fig in figures if fig.kind == "lstm"]
-        layer = (lstm or figures)[0].name
+        gated = [fig for fig in figures if fig.kind in GATE_NAMES]
+        layer = (gated or figures)[0].name
     return PackedLayer.load(stem, layer)
 
 
 GROUP_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
 ZERO, REMOVED = 0, 1
-GATES = ("i", "f", "g", "o")  # an LSTM's gate blocks, in row order
+# the gate blocks of each recurrent kind, in row order (common.packed.GATES counts them)
+GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
 
 def empty_rows_note(layer: PackedLayer) -> str:
-    """How many rows compression left with no weight (per gate for an LSTM, where such a row
-    is a gate stuck at its bias)."""
+    """How many rows compression left with no weight (per gate for an LSTM or a GRU, where such
+    a row is a gate stuck at its bias)."""
     empty = ~(layer.control >= 0).any(axis=1)
-    if layer.kind != "lstm":
+    gates = GATE_NAMES.get(layer.kind)
+    if gates is None:
         return f"Rows left with no weight: {int(empty.sum())} of {layer.rows}"
-    counts = ", ".join(f"{g} {int(b.sum())}" for g, b in zip(GATES, np.split(empty, 4)))
-    return f"Gate rows left with no weight: {counts} (of {layer.rows // 4} per gate)"
+    blocks = np.split(empty, len(gates))
+    counts = ", ".join(f"{g} {int(b.sum())}" for g, b in zip(gates, blocks))
+    return f"Gate rows left with no weight: {counts} (of {layer.rows // len(gates)} per gate)"
 
 
 def matrix_images(

@@ -3,6 +3,7 @@ grayscale, the published anchors, and Agg figures written without pyplot state."
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from common.atomic import atomic_write
 
 # Okabe-Ito colours (colour-blind safe), ordered so neighbours differ in lightness too.
 # Black is kept for the dense baseline and the Pareto front.
@@ -79,13 +82,17 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(
     fig: Figure, out_dir: str | os.PathLike, stem: str, formats: Sequence[str] = ("png", "pdf")
 ) -> list[Path]:
-    """Write `stem.<fmt>` for each format (PNG at 150 dpi); returns the paths."""
+    """Write `stem.<fmt>` for each format (PNG at 150 dpi); returns the paths.
+
+    Each file atomically, like every record: a report rebuilt over an old one never leaves half
+    a figure, and a failed savefig leaves the old file (or none) and no temp file. The format is
+    named, so the temp file's own name does not matter to matplotlib."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
         meta = {"CreationDate": None} if fmt == "pdf" else {}  # same records, same bytes
-        fig.savefig(path, dpi=DPI, format=fmt, metadata=meta)
+        atomic_write(path, functools.partial(fig.savefig, dpi=DPI, format=fmt, metadata=meta))
         paths.append(path)
     return paths
