@@ -22,6 +22,7 @@ MODELS: dict[str, str] = {
     "names": "nmt.names.spec:NAMES",
     "nmt": "nmt.spec:NMT",
     "multi30k": "nmt.multi30k.spec:MULTI30K",
+    "elmo": "elmo.spec:ELMO",
 }
 
 PRESETS = ("smoke", "cpu", "paper")

@@ -224,6 +224,41 @@ USER_DATASETS: dict[str, UserDataset] = {
 }
 
 
+@dataclass(frozen=True)
+class UserTextDataset:
+    """A published text dataset the user downloads and unpacks: the registry names its files and
+    where they come from, but pins no SHA-256 (the archive is gigabytes, and no verified copy was
+    at hand to hash), so each file named is checked for presence and size > 0 instead
+    (common.datasets.verify.user_text_files). `folder` under the data root holds what `archive`
+    unpacks to, its top folder `archive_root` renamed to `folder`."""
+
+    name: str
+    folder: str
+    files: tuple[str, ...]  # relative to `folder`
+    url: str  # the archive
+    archive_root: str
+    description: str = ""
+
+
+# The 1B Word Benchmark (Chelba et al., 2013): 99 training shards (the hundredth, 00000, is
+# heldout) and the heldout shards, of which 00000 is the published test set; ELMo's loader
+# (elmo.data) validates on heldout 00001.
+LM1B = UserTextDataset(
+    name="lm1b",
+    folder="lm1b",
+    files=tuple(
+        f"training-monolingual.tokenized.shuffled/news.en-{i:05d}-of-00100" for i in range(1, 100)
+    )
+    + tuple(
+        f"heldout-monolingual.tokenized.shuffled/news.en.heldout-{i:05d}-of-00050" for i in (0, 1)
+    ),
+    url="http://www.statmt.org/lm-benchmark/"
+    "1-billion-word-language-modeling-benchmark-r13output.tar.gz",
+    archive_root="1-billion-word-language-modeling-benchmark-r13output",
+    description="the One Billion Word Benchmark, tokenized text shards",
+)
+
+
 class DatasetError(ValueError):
     """A dataset problem a user can fix; its message is one line, fit to print as is."""
 

@@ -34,6 +34,7 @@ from common.datasets.catalog import (
     DatasetCorruptError,
     DatasetMissingError,
     UserDataset,
+    UserTextDataset,
     get_dataset,
 )
 
@@ -335,3 +336,37 @@ def user_dataset_files(name: str, data_dir: str | os.PathLike | None = None) -> 
     for path in paths:
         _check_schema(ds, path)
     return paths
+
+
+def user_text_files(
+    ds: UserTextDataset,
+    data_dir: str | os.PathLike | None = None,
+    files: tuple[str, ...] | None = None,
+) -> list[Path]:
+    """The paths of `files` (default: every file `ds` names) under the data root in use, once each
+    is there and not empty. DatasetMissingError otherwise, one line: the root, what is missing,
+    and how to unpack the download into place (no hash is pinned: catalog.UserTextDataset)."""
+    wanted = ds.files if files is None else files
+    unknown = [f for f in wanted if f not in ds.files]
+    if unknown:
+        raise ValueError(f"{ds.name} has no file {unknown[0]!r}")
+    label, root = data_root(data_dir)
+    folder = root / ds.folder
+    where = f"{label} {root}" + (
+        f" (no --data-dir given and ${ENV_VAR} not set)" if label == REPO_LABEL else ""
+    )
+    missing = [f for f in wanted if not (folder / f).is_file()]
+    if missing:
+        shown = ", ".join(missing[:2]) + (
+            f" and {len(missing) - 2} more" if len(missing) > 2 else ""
+        )
+        why = f"its {ds.folder}/ lacks {shown}" if folder.is_dir() else f"it has no {ds.folder}/"
+        raise DatasetMissingError(
+            f"dataset {ds.name!r} ({ds.description}) not found in {where}: {why}. It is not "
+            f"fetched for you: download {ds.url}, unpack it and move its {ds.archive_root}/ to "
+            f"{folder}/"
+        )
+    empty = [f for f in wanted if (folder / f).stat().st_size == 0]
+    if empty:
+        raise DatasetCorruptError(f"{folder / empty[0]} is empty; unpack the download again")
+    return [folder / f for f in wanted]
