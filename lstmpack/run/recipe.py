@@ -59,7 +59,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="combining pre-prunes to prune_factor * (1 - 1/alpha), in (0, 1] (default 1.0; "
-        "joint: 0.8, as published)",
+        "joint: 0.8, as published; the language models' posthoc runs: 0.8)",
     )
     p.add_argument(
         "--l1",
@@ -92,9 +92,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         "--finetune-schedule",
         default=None,
         help=f"one of {', '.join(FINETUNE_SCHEDULES)}: the posthoc fine-tune's learning rate, "
-        "held at the dense schedule's end (constant, the default) or decayed from it by a "
-        "cosine to the dense run's floor lr_min over the fine-tuning steps (cosine); language "
-        "models only (the translator's fine-tune always decays)",
+        "held at the dense schedule's end (constant) or decayed from it by a cosine to the "
+        "dense run's floor lr_min over the fine-tuning steps (cosine); language models only, "
+        "where cosine is the default (the translator's fine-tune always decays)",
     )
 
 
