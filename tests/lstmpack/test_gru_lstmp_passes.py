@@ -140,3 +140,27 @@ def test_a_recurrent_layer_whose_weight_breaks_its_layout_is_refused_naming_it()
     model = nn.Sequential(nn.Linear(4, 4), OddGRU())
     with pytest.raises(ValueError, match=r"module '1' \(OddGRU\) is a gru layer .* \(18, 10\)"):
         find_targets(model, r"^1$")
+
+
+def test_the_packed_proof_is_relative_for_perplexity_and_absolute_below_one(monkeypatch):
+    """A ppl of 130 moved 2e-3 by float32 rounding passes (relative 1.5e-5); the same move of a
+    BPC of 1.6 fails, as does a relative 2e-4 on the perplexity."""
+    from types import SimpleNamespace
+
+    from lstmpack.run import compressed as C
+
+    def prove(masked, packed_q):
+        monkeypatch.setattr(
+            C, "rebuild_from_packed", lambda *a, **k: SimpleNamespace(eval=lambda: None)
+        )
+        spec = SimpleNamespace(evaluate=lambda *a: packed_q)
+        ctx = SimpleNamespace(spec=spec, cfg=None, data=None,
+                              run=SimpleNamespace(quant=SimpleNamespace(acts_on=False)),
+                              runtime=SimpleNamespace(device="cpu"))  # fmt: skip
+        return C._prove(ctx, None, None, masked)
+
+    assert prove({"valid": 130.0, "test": 130.0}, {"valid": 130.002, "test": 130.001})[1] < 2e-5
+    with pytest.raises(RuntimeError, match="packed mapping is wrong"):
+        prove({"valid": 130.0, "test": None}, {"valid": 130.026, "test": None})
+    with pytest.raises(RuntimeError, match="packed mapping is wrong"):
+        prove({"valid": 1.6, "test": None}, {"valid": 1.6002, "test": None})
