@@ -36,6 +36,7 @@ from torch import nn
 from common.atomic import atomic_write, atomic_write_json
 from common.device import module_device
 from common.distill import Distill, distillation_loss
+from common.scalars import RunScalars
 from elmo.config import ELMoConfig
 from elmo.data import ELMoData, batchify, window, window_starts
 from elmo.evaluation import perplexities, stream
@@ -144,29 +145,6 @@ def bilm_loss(
     return loss, nll, new_states, new_teacher
 
 
-class _Scalars:
-    """TensorBoard scalars: the run's own writer (`writer`, e.g. compress.run's fine-tune
-    writer) or one of ours in run_dir; what a killed process logged after its checkpoint is
-    hidden (purge_step) and logged again."""
-
-    def __init__(self, run_dir: Path, writer: Any, step: int) -> None:
-        self.own = writer is None
-        if writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(run_dir), purge_step=step + 1)
-        elif hasattr(writer, "resumed_at"):
-            writer.resumed_at(step)
-        self.writer = writer
-
-    def add(self, tag: str, value: float, step: int) -> None:
-        self.writer.add_scalar(tag, value, step)
-
-    def close(self) -> None:
-        if self.own:
-            self.writer.close()
-
-
 def _detached(states: dict[str, States]) -> dict[str, States]:
     return {d: detach_states(s) for d, s in states.items()}
 
@@ -238,7 +216,7 @@ def train(
                "extra": None if extra_state is None else extra_state.state_dict()}  # fmt: skip
         atomic_write(ckpt_path, lambda fh: torch.save(obj, fh))
 
-    scalars = _Scalars(run_dir, writer, state["step"])
+    scalars = RunScalars(run_dir, writer, state["step"])
     bar = tqdm(total=total, initial=state["step"], unit="step", desc=label, dynamic_ncols=True,
                disable=not (progress and sys.stderr.isatty()))  # fmt: skip
     # while a bar is drawn, log lines go above it instead of through it
@@ -318,7 +296,7 @@ def train(
     return result
 
 
-def _log_step(scalars: _Scalars, bar: Any, state: dict[str, Any], mean: dict[str, float],
+def _log_step(scalars: RunScalars, bar: Any, state: dict[str, Any], mean: dict[str, float],
               lr: float) -> None:  # fmt: skip
     step = state["step"]
     total = sum(mean.values())

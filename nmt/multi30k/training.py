@@ -28,6 +28,7 @@ from torch import nn
 
 from common.atomic import atomic_write, atomic_write_json
 from common.distill import Distill, distillation_loss
+from common.scalars import RunScalars
 from nmt.multi30k.config import Multi30kConfig
 from nmt.multi30k.data import PAD, Multi30kData, batch_tensors, length_batches
 from nmt.multi30k.evaluation import split_loss
@@ -72,29 +73,6 @@ def _distill_term(
         logits.reshape(-1, vocab)[keep], teacher.reshape(-1, vocab)[keep], distill.temperature
     )
     return distill.weight * term
-
-
-class _Scalars:
-    """TensorBoard scalars: the run's own writer (`writer`, e.g. compress.run's fine-tune
-    writer) or one of ours in run_dir; what a killed process logged after its checkpoint is
-    hidden (purge_step) and logged again."""
-
-    def __init__(self, run_dir: Path, writer: Any, step: int) -> None:
-        self.own = writer is None
-        if writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(run_dir), purge_step=step + 1)
-        elif hasattr(writer, "resumed_at"):
-            writer.resumed_at(step)
-        self.writer = writer
-
-    def add(self, tag: str, value: float, step: int) -> None:
-        self.writer.add_scalar(tag, value, step)
-
-    def close(self) -> None:
-        if self.own:
-            self.writer.close()
 
 
 def train(
@@ -158,7 +136,7 @@ def train(
                "extra": None if extra_state is None else extra_state.state_dict()}  # fmt: skip
         atomic_write(ckpt_path, lambda fh: torch.save(obj, fh))
 
-    scalars = _Scalars(run_dir, writer, state["step"])
+    scalars = RunScalars(run_dir, writer, state["step"])
     bar = tqdm(total=total, initial=state["step"], unit="step", desc=label, dynamic_ncols=True,
                disable=not (progress and sys.stderr.isatty()))  # fmt: skip
     # while a bar is drawn, log lines go above it instead of through it
