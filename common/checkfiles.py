@@ -76,3 +76,20 @@ def check_torch_file(path: str | os.PathLike, fix: str) -> None:
         ) from None
     if bad is not None:
         raise DamagedFileError(f"{path}: damaged (member {bad} fails its checksum); {fix}")
+
+
+def check_trainer_run_dir(run_dir: Path, resume: bool) -> None:
+    """A family trainer's --run-dir, before anything is written: refuse a file where the folder
+    should be, a run there without --resume (its checkpoint and metrics would be overwritten),
+    and a damaged checkpoint on --resume. ValueError, one line."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {run_dir} is a file, not a folder")
+    ckpt = run_dir / "checkpoint.pt"
+    if not resume:
+        if ckpt.exists() or json_status(run_dir / "metrics.json") is not None:
+            raise ValueError(
+                f"{run_dir} already holds a run; pass --resume to continue it, or choose "
+                f"another --run-dir"
+            )
+    elif ckpt.exists():
+        check_torch_file(ckpt, "delete it to train this run from the start")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import atomic_write_json
-from common.checkfiles import check_torch_file, json_status
+from common.checkfiles import check_trainer_run_dir
 from common.cliargs import OneLineParser
 from elmo.config import CORPORA, PRESETS, ELMoConfig, preset_config
 
@@ -126,22 +126,6 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> None:
-    """Refuse, before anything is written: a file where the folder should be, a run there
-    without --resume (its checkpoint and metrics would be overwritten), a damaged checkpoint."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"--run-dir {run_dir} is a file, not a folder")
-    ckpt = run_dir / "checkpoint.pt"
-    if not resume:
-        if ckpt.exists() or json_status(run_dir / "metrics.json") is not None:
-            raise ValueError(
-                f"{run_dir} already holds a run; pass --resume to continue it, or choose "
-                f"another --run-dir"
-            )
-    elif ckpt.exists():
-        check_torch_file(ckpt, "delete it to train this run from the start")
-
-
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
@@ -217,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = _config(args)
         run_dir = Path(args.run_dir or f"runs/elmo/{cfg.run_id()}")
-        _check_run_dir(run_dir, args.resume)
+        check_trainer_run_dir(run_dir, args.resume)
         folder = _check_data(cfg, args.data_dir, not args.no_verify)
     except (ValueError, DatasetError) as e:
         return fail(e)

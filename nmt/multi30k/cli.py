@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import atomic_write_json
-from common.checkfiles import check_torch_file, json_status
+from common.checkfiles import check_trainer_run_dir
 from common.cliargs import OneLineParser
 from nmt.multi30k.config import ATTENTIONS, PRESETS, Multi30kConfig, preset_config
 
@@ -112,22 +112,6 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> None:
-    """Refuse, before anything is written: a file where the folder should be, a run there
-    without --resume (its checkpoint and metrics would be overwritten), a damaged checkpoint."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"--run-dir {run_dir} is a file, not a folder")
-    ckpt = run_dir / "checkpoint.pt"
-    if not resume:
-        if ckpt.exists() or json_status(run_dir / "metrics.json") is not None:
-            raise ValueError(
-                f"{run_dir} already holds a run; pass --resume to continue it, or choose "
-                f"another --run-dir"
-            )
-    elif ckpt.exists():
-        check_torch_file(ckpt, "delete it to train this run from the start")
-
-
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m nmt.multi30k", description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
@@ -186,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = _config(args)
         run_dir = Path(args.run_dir or f"runs/multi30k/{cfg.run_id()}")
-        _check_run_dir(run_dir, args.resume)
+        check_trainer_run_dir(run_dir, args.resume)
         folder = dataset_dir("multi30k", args.data_dir, verify=not args.no_verify)
     except (ValueError, DatasetError) as e:
         print(f"python -m nmt.multi30k: error: {' '.join(str(e).split())}", file=sys.stderr)
