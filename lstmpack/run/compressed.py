@@ -48,8 +48,9 @@ def build_pipeline(
 ) -> tuple[Pipeline, QuantizePass | None]:
     """prune (when --sparsity > 0) -> combine -> quantize (qat: from the start; ptq: at the end).
 
-    Events are spread over the first half of fine-tuning, as the published recipe prunes over
-    the first half of training and lets the weights recover in the second.
+    Events are spread evenly from the step that ends the run.prune_start share of the training
+    to the one that ends its run.prune_end share (0 and 0.5 by default, as the published recipe
+    prunes over the first half of training and lets the weights recover in the second).
     """
     passes: list = []
     if run.prune.final_sparsity > 0:
@@ -59,12 +60,14 @@ def build_pipeline(
     quant = QuantizePass(q) if (q.weights_on or q.acts_on) else None
     if quant is not None and q.mode == "qat":
         passes.append(quant)
-    end = max(0, finetune_steps(run, steps_per_epoch) // 2 - 1)
+    total = finetune_steps(run, steps_per_epoch)
+    start = max(0, int(total * run.prune_start) - 1) if run.prune_start else 0
+    end = max(start, int(total * run.prune_end) - 1)
     schedule = Schedule(
         kind=run.prune.schedule,
         final_sparsity=run.prune.final_sparsity,
         n_events=run.prune.n_events,
-        start_step=0,
+        start_step=start,
         end_step=end,
     )
     return Pipeline(passes, schedule, pattern=targets, regrow=run.regrow), quant

@@ -94,6 +94,10 @@ class RunConfig:
     reconstruct: bool = False  # re-solve the kept weights on calibration inputs at every event
     # the training forward passes' precision (common.device.PRECISIONS); the dense model too
     precision: str = "fp32"
+    # the shares of the training (joint) or fine-tune (posthoc) at whose ends the first and the
+    # last prune event fire
+    prune_start: float = 0.0
+    prune_end: float = 0.5
 
     def _training_tag(self) -> str:
         """-joint, or -ft<epochs>[x<step cap>] for the posthoc fine-tune."""
@@ -372,6 +376,8 @@ def run_config_from_args(
         small_dense=parse_columns(args.small_dense),
         reconstruct=args.reconstruct,
         precision=args.precision,
+        prune_start=args.prune_start,
+        prune_end=args.prune_end,
     )
 
 

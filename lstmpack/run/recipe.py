@@ -1,5 +1,5 @@
-"""The training recipe's flags (`--recipe`, `--prune-factor`, `--l1`, `--no-regrow`,
-`--distill`, `--lr-rewind`, `--finetune-schedule`): their help, their checks before anything is written, the values they
+"""The training recipe's flags (`--recipe`, `--prune-factor`, `--prune-start`, `--prune-end`,
+`--l1`, `--no-regrow`, `--distill`, `--lr-rewind`, `--finetune-schedule`): their help, their checks before anything is written, the values they
 resolve to, and their part of the run id.
 
 posthoc compresses the trained dense model and fine-tunes it; joint trains a fresh model under
@@ -42,7 +42,7 @@ SELECTION = {
 # RunConfig fields of the recipe, left out of config.json at their defaults so that the records
 # (and --resume) of runs made before they existed stay as they were
 DEFAULTS = {"recipe": "posthoc", "l1": 0.0, "regrow": True, "distill": None, "lr_rewind": False,
-            "finetune_schedule": "constant"}  # fmt: skip
+            "finetune_schedule": "constant", "prune_start": 0.0, "prune_end": 0.5}  # fmt: skip
 FINETUNE_SCHEDULES = ("constant", "cosine")
 
 
@@ -60,6 +60,22 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="combining pre-prunes to prune_factor * (1 - 1/alpha), in (0, 1] (default 1.0; "
         "joint: 0.8, as published; the language models' posthoc runs: 0.8)",
+    )
+    p.add_argument(
+        "--prune-start",
+        type=float,
+        default=0.0,
+        help="the share of the training (joint) or fine-tuning (posthoc) before the first prune "
+        "and combine event, in [0, 1) (default 0: from the first step; joint then trains dense "
+        "until it); a one-shot schedule's single event fires there",
+    )
+    p.add_argument(
+        "--prune-end",
+        type=float,
+        default=0.5,
+        help="the share of the training (joint) or fine-tuning (posthoc) at whose end the last "
+        "event fires, in (--prune-start, 1] (default 0.5: events over the first half, as "
+        "published)",
     )
     p.add_argument(
         "--l1",
@@ -156,6 +172,13 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     pf = PRUNE_FACTOR[args.recipe] if args.prune_factor is None else args.prune_factor
     if not 0.0 < pf <= 1.0:
         raise ValueError(f"--prune-factor must be in (0, 1]; got {pf}")
+    if not 0.0 <= args.prune_start < 1.0:
+        raise ValueError(f"--prune-start must be in [0, 1); got {args.prune_start}")
+    if not args.prune_start < args.prune_end <= 1.0:
+        raise ValueError(
+            f"--prune-end must be in (--prune-start, 1] = ({args.prune_start:g}, 1]; "
+            f"got {args.prune_end}"
+        )
     if not (args.l1 >= 0 and math.isfinite(args.l1)):
         raise ValueError(f"--l1 must be a finite number >= 0; got {args.l1}")
     return {
@@ -186,6 +209,10 @@ def tags(run: Any) -> str:
     out = []
     if run.combine.prune_factor != PRUNE_FACTOR[run.recipe]:
         out.append(f"pf{run.combine.prune_factor:g}")
+    if run.prune_start != DEFAULTS["prune_start"]:
+        out.append(f"from{run.prune_start:g}")
+    if run.prune_end != DEFAULTS["prune_end"]:
+        out.append(f"to{run.prune_end:g}")
     if run.l1:
         out.append(f"l1_{run.l1:g}")
     if not run.regrow:

@@ -104,6 +104,11 @@ def test_distillation_at_weight_zero_packs_the_same_bytes_as_no_distillation(joi
         (["--recipe", "hybrid"], "--recipe must be one of posthoc, joint; got 'hybrid'"),
         (["--prune-factor", "0"], "--prune-factor must be in (0, 1]; got 0.0"),
         (["--prune-factor", "1.5"], "--prune-factor must be in (0, 1]; got 1.5"),
+        (["--prune-end", "0"], "--prune-end must be in (--prune-start, 1] = (0, 1]; got 0.0"),
+        (["--prune-end", "1.2"], "--prune-end must be in (--prune-start, 1] = (0, 1]; got 1.2"),
+        (["--prune-end", "nan"], "--prune-end must be in (--prune-start, 1] = (0, 1]; got nan"),
+        (["--prune-start", "-0.1"], "--prune-start must be in [0, 1); got -0.1"),
+        (["--prune-start", "0.5"], "--prune-end must be in (--prune-start, 1] = (0.5, 1]; got 0.5"),
         (["--l1=-1e-5"], "--l1 must be a finite number >= 0; got -1e-05"),
         (["--distill", "0,1"], "--distill: the temperature T must be > 0"),
         (["--distill", "2,-1"], "--distill: the weight W must be >= 0"),
@@ -141,6 +146,10 @@ def test_recipe_flags_enter_the_run_id_only_away_from_their_defaults():
         "a3-g1.75-w8a8-ptq-ft1-pf0.8-l1_1e-05-noregrow-kd2x0.5-rewind-balrow-act-rec-cpu-s0"
     )
     assert _run("--finetune-schedule", "constant").run_id() == _run().run_id()
+    assert _run("--prune-end", "0.5", "--prune-start", "0").run_id() == _run().run_id()
+    span = _run("--recipe", "joint", "--prune-start", "0.1", "--prune-end", "0.25")
+    assert span.run_id() == "a3-g1.75-w8a8-ptq-joint-from0.1-to0.25-cpu-s0"
+    assert C.RunConfig.from_dict(json.loads(json.dumps(span.to_dict()))) == span
     cos = _run("--finetune-schedule", "cosine")
     assert cos.run_id() == "a3-g1.75-w8a8-ptq-ft1-cos-balrow-act-rec-cpu-s0"
     assert C.RunConfig.from_dict(json.loads(json.dumps(cos.to_dict()))) == cos
@@ -148,7 +157,9 @@ def test_recipe_flags_enter_the_run_id_only_away_from_their_defaults():
 
 def test_recipe_settings_stay_out_of_config_json_at_their_defaults_and_round_trip():
     plain = _run().to_dict()
-    assert not {"recipe", "l1", "regrow", "distill", "lr_rewind", "finetune_schedule"} & set(plain)
+    left_out = {"recipe", "l1", "regrow", "distill", "lr_rewind", "finetune_schedule", "prune_start",
+                "prune_end"}  # fmt: skip
+    assert not left_out & set(plain)
     assert plain["prune"]["n_events"] == 8 and plain["combine"]["prune_factor"] == 1.0
     joint = _run("--recipe", "joint", "--distill", "3,0.25", "--no-regrow")
     d = json.loads(json.dumps(joint.to_dict()))
@@ -181,3 +192,21 @@ def test_a_familys_posthoc_defaults_fill_only_the_flags_left_unset():
     assert _family_run("--lr-rewind").finetune_schedule == "constant"  # rewinding sets the rate
     joint = _family_run("--recipe", "joint")  # the defaults are posthoc's only
     assert joint.distill is None and joint.lr_scale == 1.0 and joint.combine.prune_factor == 0.8
+
+
+@pytest.mark.parametrize(
+    "window, steps, first, last",
+    [((0, 0.5), 3000, 0, 1499), ((0, 0.25), 3000, 0, 749), ((0, 1), 3000, 0, 2999),
+     ((0, 0.5), 301, 0, 149), ((0.25, 0.5), 3000, 749, 1499)],
+)  # fmt: skip
+def test_the_prune_events_fire_from_the_prune_start_share_to_the_prune_end_share(
+    window, steps, first, last
+):
+    from lstmpack.run.compressed import build_pipeline
+
+    run = _run("--recipe", "joint", "--prune-start", str(window[0]), "--prune-end", str(window[1]))
+    pipe, _ = build_pipeline(run, steps)  # joint: one "epoch" of `steps` steps here
+    fired = pipe.schedule.event_steps()
+    assert (fired[0], fired[-1], len(fired)) == (first, last, 10)
+    one = _run("--recipe", "joint", "--prune-start", "0.3", "--prune-schedule", "one-shot")
+    assert build_pipeline(one, 3000)[0].schedule.event_steps() == [899]
