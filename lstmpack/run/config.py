@@ -412,6 +412,19 @@ def runs_root(arg: str | None) -> Path:
     return Path(arg) if arg else REPO_ROOT / "runs"
 
 
+def check_finetune_steps(run: RunConfig, steps_per_epoch: int) -> None:
+    """ValueError when --finetune-steps asks for more steps than the fine-tuning epochs hold:
+    the cap would otherwise cut the run short without a word."""
+    total = steps_per_epoch * run.finetune_epochs
+    if run.recipe == "posthoc" and run.finetune_steps > total:
+        need = math.ceil(run.finetune_steps / steps_per_epoch)
+        raise ValueError(
+            f"--finetune-steps {run.finetune_steps} exceeds the {total} steps of "
+            f"--finetune-epochs {run.finetune_epochs} ({steps_per_epoch} steps each for "
+            f"--model {run.model} --preset {run.preset}): pass --finetune-epochs {need}"
+        )
+
+
 def check_folder(path: Path, flag: str) -> None:
     """ValueError naming `flag` when `path`, or the nearest of its parents that exists, is not a
     folder: the run could not make its directory there."""
@@ -628,5 +641,8 @@ def prepare(argv: list[str] | None, world: distributed.World | None = None) -> C
         if run.small_dense:  # its own dense stage's folder
             check_dense_files(run_dir / "dense", None)
     data = load_data(spec, cfg, args, folder)
+    # only the flag: a family's own default cap may exceed a short preset's epochs on purpose
+    if args.finetune_steps is not None:
+        check_finetune_steps(run, spec.steps_per_epoch(cfg, data))
     check_targets(spec, cfg, data, run)  # builds the model
     return Context(args, spec, cfg, run, run_dir, dense_dir, data, folder, takeover, runtime, world)

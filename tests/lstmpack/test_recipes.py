@@ -210,3 +210,16 @@ def test_the_prune_events_fire_from_the_prune_start_share_to_the_prune_end_share
     assert (fired[0], fired[-1], len(fired)) == (first, last, 10)
     one = _run("--recipe", "joint", "--prune-start", "0.3", "--prune-schedule", "one-shot")
     assert build_pipeline(one, 3000)[0].schedule.event_steps() == [899]
+
+
+def test_finetune_steps_beyond_the_finetune_epochs_fail_in_one_line_naming_the_epochs_needed(
+    tmp_path, capsys
+):
+    # the smoke preset's epoch is 10 steps: 25 steps need 3 epochs, not the default 1
+    data, runs = make_ptb_char(tmp_path / "data"), tmp_path / "runs"
+    assert R.main(_argv(data, runs, "--finetune-steps", "25")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--finetune-steps 25 exceeds the 10 steps of --finetune-epochs 1" in err
+    assert "pass --finetune-epochs 3" in err
+    assert not (runs / "ptbc").exists() or not any((runs / "ptbc").iterdir())
