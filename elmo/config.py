@@ -85,7 +85,7 @@ class ELMoConfig(ConfigMixin):
     # bookkeeping
     checkpoint_every: int = 500  # optimizer steps between checkpoints (and at every epoch end)
     log_interval: int = 50
-    threads: int = 0  # torch.set_num_threads; 0 = leave as is
+    threads: int = 0  # its own CLI's torch threads (0: torch's default); not compress.run's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", _filters(self.filters))

@@ -91,7 +91,7 @@ class TranslatorConfig(ConfigMixin):
     max_decode_extra: int = 10
     # runtime
     seed: int = 0
-    threads: int = 0  # 0: leave torch's default
+    threads: int = 0  # nmt.train's torch threads (0: torch's default); not compress.run's
     log_interval: int = 50
     checkpoint_every: int = 200  # optimizer steps between checkpoints (and every epoch end)
 

@@ -200,7 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     log.info("data: %s", folder)
-    configure_cpu(max(1, (os.cpu_count() or 1) // world.local_size) if world.parallel else None)
+    # the preset's threads, else each torchrun process its share of the cores, else torch's own
+    share = max(1, (os.cpu_count() or 1) // world.local_size) if world.parallel else None
+    configure_cpu(config.threads or share)
     main = world.main
     try:
         distributed.start(world, device)

@@ -225,8 +225,6 @@ def train(
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(run_dir)  # what a write cut off by a kill left; rank 0 alone writes
-    if config.threads:
-        torch.set_num_threads(config.threads)
     handler = _file_logger(run_dir)
     writer = None
     try:

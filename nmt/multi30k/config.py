@@ -51,7 +51,7 @@ class Multi30kConfig(ConfigMixin):
     # bookkeeping
     checkpoint_every: int = 500  # optimizer steps between checkpoints (and at every epoch end)
     log_interval: int = 50
-    threads: int = 0  # torch.set_num_threads; 0 = leave as is
+    threads: int = 0  # its own CLI's torch threads (0: torch's default); not compress.run's
 
     def __post_init__(self) -> None:
         for name, allowed in (("attention", ATTENTIONS), ("lr_schedule", LR_SCHEDULES)):

@@ -104,8 +104,6 @@ def train(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     n_epochs = cfg.epochs if epochs is None else epochs
     if n_epochs < 0 or not lr_scale > 0:
         raise ValueError(f"need epochs >= 0 and lr_scale > 0, got {n_epochs} and {lr_scale}")

@@ -25,6 +25,7 @@ from common.atomic import atomic_write_json
 from common.checkfiles import check_torch_file
 from common.cliargs import OneLineParser
 from common.device import DEVICES_HELP, PRECISION_HELP, PRECISIONS, check_precision, resolve_device
+from common.runtime import configure_cpu
 from nmt.names.config import CELLS, PRESETS, READOUTS, SPLITS, NamesConfig, preset_config
 from nmt.names.data import _names_folder, load_names, majority_baseline
 from nmt.names.model import build_model, count_params
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         config = _config(args, overrides)
         folder = _check(config, args)
         logging.getLogger("nmt.names").info("data: %s", folder)
+        configure_cpu(config.threads or None)
         metrics, run_dir = run(config, args.data_dir, args.runs_dir, device=device,
                                progress=not args.no_progress, precision=args.precision)  # fmt: skip
     except ValueError as err:  # includes DatasetError and DamagedFileError: a one-line message

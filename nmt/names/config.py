@@ -54,7 +54,7 @@ class NamesConfig(ConfigMixin):
     eval_batch_size: int = 2048
     eval_every: int = 0  # steps between test evaluations logged to TensorBoard; 0 = end only
     checkpoint_every: int = 500
-    threads: int = 0  # torch.set_num_threads; 0 = leave as is
+    threads: int = 0  # its own CLI's torch threads (0: torch's default); not compress.run's
 
     def __post_init__(self) -> None:
         choices = {

@@ -133,8 +133,6 @@ def train(
     {"train_time_s", "steps", "final_loss", "resumed_from"}.
     """
     train_data, test_data, _ = data
-    if config.threads:
-        torch.set_num_threads(config.threads)
     model.to(device)
     amp = Amp(precision, device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

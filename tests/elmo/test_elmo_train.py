@@ -162,3 +162,15 @@ def test_a_made_corpus_with_verify_on_is_refused_by_its_hashes(tmp_path, capsys)
     argv = [a for a in _argv(root, tmp_path / "run") if a != "--no-verify"]
     assert main(argv) == 2
     assert "SHA-256 mismatch" in capsys.readouterr().err
+
+
+def test_training_leaves_the_callers_thread_count_alone(ptb_root, tmp_path):
+    # compress.run --threads 1 sets the process's threads; a preset's threads=2 must not undo it
+    # (two spinning OpenMP threads per run oversubscribed the machine's cores)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _trained(ptb_root, tmp_path, threads=2, max_steps=2)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

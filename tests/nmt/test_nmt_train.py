@@ -165,3 +165,17 @@ def test_smoke_preset_on_real_tatoeba(real_data_root, tmp_path):
     assert after < before
     ev = evaluate(model, d, cfg, splits=("test",))
     assert np.isfinite(ev["test"]["bleu_greedy"])
+
+
+def test_training_leaves_the_callers_thread_count_alone(data, tmp_path):
+    # compress.run --threads 1 sets the process's threads; the cpu preset's threads=2 must not
+    # undo it (two spinning OpenMP threads per run oversubscribed the machine's cores)
+    config = TINY.replace(threads=2, max_steps=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = build_model(config, data.src_tok.vocab_size, data.tgt_tok.vocab_size)
+        train(model, data, config, tmp_path, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

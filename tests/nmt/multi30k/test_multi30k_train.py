@@ -107,3 +107,17 @@ def test_an_existing_run_is_refused_without_resume_and_missing_data_is_named(
     err = capsys.readouterr().err.strip()
     assert "multi30k" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "other").exists()
+
+
+def test_training_leaves_the_callers_thread_count_alone(m30k_root, tmp_path):
+    # compress.run --threads 1 sets the process's threads; a preset's threads must not undo it
+    data = load_folder(m30k_root / "multi30k")
+    cfg = preset_config("smoke", max_steps=2, threads=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(build_model(cfg, len(data.src_vocab), len(data.tgt_vocab)), data, cfg,
+              tmp_path / "run", progress=False)  # fmt: skip
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
