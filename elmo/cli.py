@@ -129,7 +129,7 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
-                   help="smoke (seconds), cpu (at most 30 minutes on 2 cores, word PTB) or "
+                   help="smoke (seconds), cpu (word PTB; 76 minutes on 2 shared cores) or "
                         "paper (the published ELMo on the 1B Word Benchmark); default cpu")  # fmt: skip
     p.add_argument("--corpus", default=None, choices=CORPORA,
                    help="ptb (word PTB) or lm1b (the 1B Word Benchmark, your own download); "

@@ -113,7 +113,7 @@ SETTINGS = [
     ["--act-bits", "16"], ["--quant", "qat"], ["--finetune-epochs", "3"],
     ["--finetune-steps", "7"], ["--lr-scale", "0.5"], ["--targets", RNN0],
     ["--array", "16x16"], ["--dataflow", "os"], ["--seed", "5"], ["--recipe", "joint"],
-    ["--prune-factor", "0.5"], ["--l1", "1e-4"], ["--no-regrow"], ["--distill", "2,0.5"],
+    ["--prune-factor", "0.5"], ["--prune-start", "0.2"], ["--prune-end", "0.4"], ["--l1", "1e-4"], ["--no-regrow"], ["--distill", "2,0.5"],
     ["--lr-rewind"], ["--finetune-schedule", "cosine"], ["--balance", "gate"],
     ["--keep", "magnitude"], ["--no-reconstruct"], ["--small-dense", "100"],
     ["--precision", "bf16"],
