@@ -61,7 +61,7 @@ def build_pipeline(
     if quant is not None and q.mode == "qat":
         passes.append(quant)
     total = finetune_steps(run, steps_per_epoch)
-    start = max(0, int(total * run.prune_start) - 1) if run.prune_start else 0
+    start = max(0, int(total * run.prune_start) - 1)
     end = max(start, int(total * run.prune_end) - 1)
     schedule = Schedule(
         kind=run.prune.schedule,
